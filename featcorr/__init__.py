@@ -1,0 +1,50 @@
+"""featcorr: how features correlate in deep learning, in one streaming pass.
+
+Compare layers and models (representational similarity), match units, select
+features with a target, compare explanations and measure representation
+geometry, from additive sufficient statistics accumulated once and merged
+anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import stats
+from ._version import __version__
+from .errors import FeatcorrError
+from .measures import cka, measures, similarity, unit_correlation
+
+__all__ = [
+    "__version__",
+    "FeatcorrError",
+    "stats",
+    "similarity",
+    "cka",
+    "measures",
+    "unit_correlation",
+    "compare",
+    "load",
+    "ComparisonResult",
+]
+
+_LAZY = {
+    "compare": ("featcorr.compare", "compare"),
+    "load": ("featcorr.compare", "load"),
+    "ComparisonResult": ("featcorr.compare", "ComparisonResult"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'featcorr' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,156 @@
+"""Array-level entry points: similarity(), cka(), unit_correlation(), measures()."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .._validation import as_2d, check_option, check_same_n
+from ..stats import StatisticSet
+from ._correlation import unit_correlation_from
+from ._registry import get_measure, measures_table
+
+__all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arrays"]
+
+#: Options handled by the engine rather than the measure.
+ENGINE_OPTIONS = ("max_features", "max_memory_gb", "gemm_dtype", "pool")
+
+
+def blocks_from_arrays(X: Any, Y: Any, *, caller: str, pool: str = "flatten", min_samples: int = 2):
+    """Validate two arrays and return (batch dict, name_x, name_y); Y identical to X gives one block."""
+    same = Y is X
+    tx = as_2d(X, name="X", caller=caller, pool=pool, min_samples=min_samples)
+    if same:
+        return {"X": tx}, "X", "X"
+    ty = as_2d(Y, name="Y", caller=caller, pool=pool, min_samples=min_samples)
+    check_same_n(tx, ty, caller=caller)
+    if ty.device != tx.device:
+        ty = ty.to(tx.device)
+    return {"X": tx, "Y": ty}, "X", "Y"
+
+
+def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> float:
+    """Similarity (or distance) of two representations of the same samples.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, p) or (n_samples, c, h, w) or (n_samples, t, d)
+        First representation (numpy, pandas or torch; any device). Rows are samples.
+    Y : array-like of shape (n_samples, q) or as X
+        Second representation of the same samples in the same order.
+    measure : str, default="linear_cka"
+        A registered measure name (see :func:`featcorr.measures`).
+    **options
+        Options of the measure (see its entry), plus ``pool`` for >2-D input
+        (``"flatten"`` default, ``"mean"``, ``"last"``, ``"samples"``) and the
+        engine options ``max_features``, ``max_memory_gb``, ``gemm_dtype``.
+
+    Returns
+    -------
+    float
+        The measure's value; its kind and range are listed by :func:`featcorr.measures`.
+
+    Notes
+    -----
+    The array path builds the same streaming statistic that
+    :func:`featcorr.compare` accumulates over batches (one update of the whole
+    data) and calls the same function on it, so array and streaming results
+    agree by construction.
+
+    Examples
+    --------
+    >>> import numpy as np, featcorr as fc
+    >>> X = np.random.default_rng(0).normal(size=(200, 10))
+    >>> round(fc.similarity(X, 2 * X @ np.linalg.qr(np.random.default_rng(1).normal(size=(10, 10)))[0]), 12)
+    1.0
+    """
+    caller = f"similarity(measure={measure!r})"
+    spec = get_measure(measure, caller="similarity")
+    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
+    pool = engine.pop("pool", "flatten")
+    opts = spec.resolve_options(options, caller=caller)
+    batch, a, b = blocks_from_arrays(X, Y, caller=caller, pool=pool)
+    sset = StatisticSet()
+    roles = sset.request(spec.statistics((a,), (b,), engine=engine, **opts))
+    sset.update(batch)
+    snaps = sset.finalize()
+    return float(spec.compute({r: snaps[k] for r, k in roles.items()}, a, b, **opts))
+
+
+def cka(X: Any, Y: Any, *, kernel: str = "linear", debiased: bool = False, **options: Any) -> float:
+    """Centered kernel alignment of two representations (Kornblith et al. 2019).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, p)
+    Y : array-like of shape (n_samples, q)
+    kernel : {"linear", "rbf"}, default="linear"
+    debiased : bool, default=False
+        Use the unbiased HSIC estimator (Song et al. 2012) instead of the biased one.
+    **options
+        Passed to the measure (e.g. ``threshold`` for the RBF bandwidth).
+
+    Returns
+    -------
+    float
+        Linear CKA in [0, 1] (the debiased estimate can be negative).
+
+    Notes
+    -----
+    Invariant to orthogonal transforms, isotropic scaling and translation of
+    either representation; not to general invertible linear maps. Tested
+    against a float64 Gram-space formula (tests/measures/test_cka.py) and
+    pytorch-cka (tests/anchors).
+
+    References
+    ----------
+    .. [1] Kornblith, Norouzi, Lee, Hinton, "Similarity of Neural Network
+       Representations Revisited", ICML 2019, arXiv:1905.00414.
+    """
+    check_option(kernel, ("linear", "rbf"), name="kernel", caller="cka")
+    if kernel == "linear":
+        name = "debiased_cka" if debiased else "linear_cka"
+    else:
+        name = "rbf_cka"
+        if debiased:
+            options["debiased"] = True
+    return similarity(X, Y, measure=name, **options)
+
+
+def unit_correlation(X: Any, Y: Any = None, *, constant: str = "raise", pool: str = "flatten") -> np.ndarray:
+    """Pearson correlation of every unit (column) of X with every unit of Y.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, p)
+    Y : array-like of shape (n_samples, q), optional
+        Defaults to X (the within-layer correlation matrix).
+    constant : {"raise", "nan", "zero"}, default="raise"
+        Handling of zero-variance units.
+    pool : str, default="flatten"
+        How >2-D input becomes 2-D (see :func:`similarity`).
+
+    Returns
+    -------
+    numpy.ndarray of shape (p, q), float64
+        Equal to ``np.corrcoef(X, Y, rowvar=False)[:p, p:]`` (tested to 1e-12).
+    """
+    batch, a, b = blocks_from_arrays(X, X if Y is None else Y, caller="unit_correlation", pool=pool)
+    from ..stats import Moments
+
+    m = Moments(pairs="all").update(batch)
+    return unit_correlation_from(m.finalize(), a, b, constant=constant).cpu().numpy()
+
+
+def measures():
+    """Table of every registered measure.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per measure: ``name``, ``statistic``, ``kind``
+        (similarity|distance), ``invariances``, ``range``, ``symmetric``,
+        ``reference`` and ``paper``.
+    """
+    return measures_table()

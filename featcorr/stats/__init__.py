@@ -1,0 +1,20 @@
+"""Streaming sufficient statistics: update / merge / finalize / state_dict.
+
+Every statistic accumulates named feature blocks (layers) batch by batch in
+float64, merges exactly across batches, processes and machines, and finalizes
+into a frozen snapshot that measures read.
+"""
+
+from ._base import Statistic
+from ._engine import StatisticSet
+from ._moments import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB, Moments, MomentsSnapshot, moments_flops
+
+__all__ = [
+    "Statistic",
+    "StatisticSet",
+    "Moments",
+    "MomentsSnapshot",
+    "DEFAULT_MAX_FEATURES",
+    "DEFAULT_MAX_MEMORY_GB",
+    "moments_flops",
+]

@@ -1,0 +1,498 @@
+"""Exact streaming first and second moments of many feature blocks at once.
+
+``Moments`` keeps, for named blocks X_1..X_L of widths p_1..p_L, the sample
+count n, the column means and the *centred* cross-products
+S_ab = (X_a - 1 mu_a^T)^T (X_b - 1 mu_b^T) for the requested block pairs, all in
+float64 on the device of the incoming tensors. Batches are centred on their
+own means before the product and folded in with Chan et al.'s pairwise update
+(the same rule merges shards), so large offsets never cost digits and merging
+any split of the data equals one pass over the whole.
+
+The pairs are stored as rectangular *tiles* (a set of row blocks times a set
+of column blocks), each filled by one matrix product per batch: ``"all"`` is
+one (P x P) tile, two models' layers ``pairs=("cross", A, B)`` one
+(P_A x P_B) tile plus each layer's own (p x p) tile.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..errors import (
+    EmptyStatisticError,
+    MemoryBudgetError,
+    NotEnoughSamplesError,
+    ShapeError,
+    StatisticMismatchError,
+    UnknownLayerError,
+    UnknownOptionError,
+    close_matches_hint,
+)
+from .._validation import check_finite
+from ._base import Statistic, _freeze, normalize_batch
+
+__all__ = ["Moments", "MomentsSnapshot", "DEFAULT_MAX_FEATURES", "DEFAULT_MAX_MEMORY_GB"]
+
+#: Largest block width accumulated as p x p moments by default (2 GiB of float64 per self block).
+DEFAULT_MAX_FEATURES = 16384
+#: Default budget for all moment tiles together, in GiB.
+DEFAULT_MAX_MEMORY_GB = 8.0
+
+_GEMM_DTYPES = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class _Tile:
+    rows: tuple[str, ...]
+    cols: tuple[str, ...]
+
+
+class Moments(Statistic):
+    """Streaming n, means and centred cross-products of named feature blocks.
+
+    Parameters
+    ----------
+    pairs : "all", "self", ("cross", names_a, names_b) or iterable of (name_a, name_b), default="all"
+        Which block pairs get cross-products. Every block's own (p x p)
+        block is always kept. ``"all"`` keeps every pair (one P x P product
+        per batch); ``("cross", A, B)`` keeps A x B (two models' layers);
+        a list keeps exactly those pairs.
+    max_features : int, default=16384
+        Largest width a block may have; wider blocks raise
+        :class:`~featcorr.errors.MemoryBudgetError` before any memory is
+        allocated (use ``pool="mean"``, or the minibatch CKA measure).
+    max_memory_gb : float, default=8.0
+        Budget for all accumulated tiles together.
+    blocks : sequence of str, optional
+        Accumulate only these blocks of each batch (others are ignored);
+        default: every block of the first batch.
+    gemm_dtype : {"float64", "float32"}, default="float64"
+        Precision of the per-batch product of the *centred* batch. The sum is
+        always float64; ``"float32"`` is about twice as fast and keeps about 7
+        significant digits per batch.
+
+    Notes
+    -----
+    ``update`` accepts a mapping ``{name: array (n, p)}``, keyword arrays, or
+    one array (named ``"X"``). Arrays may be numpy, pandas or torch (any
+    device); integer input is converted to float64. The first update fixes the
+    block names and widths.
+
+    Streaming: the per-batch moments are combined with Chan, Golub & LeVeque's
+    pairwise update, ``S = S_a + S_b + d_a d_b^T n_a n_b / n`` with
+    ``d = mean_b - mean_a``; ``merge`` uses the same rule, so any split of the
+    data into batches or shards gives the one-pass result up to rounding.
+
+    References
+    ----------
+    .. [1] Chan, Golub, LeVeque, "Updating formulae and a pairwise algorithm for
+       computing sample variances", Stanford CS report STAN-CS-79-773, 1979.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featcorr.stats import Moments
+    >>> rng = np.random.default_rng(0)
+    >>> X, Y = rng.normal(size=(100, 5)), rng.normal(size=(100, 3))
+    >>> m = Moments().update({"x": X[:60], "y": Y[:60]}).update({"x": X[60:], "y": Y[60:]})
+    >>> snap = m.finalize()
+    >>> snap.n, tuple(snap.comoment("x", "y").shape)
+    (100, (5, 3))
+    """
+
+    kind = "moments"
+
+    def __init__(
+        self,
+        pairs: Any = "all",
+        *,
+        blocks: Sequence[str] | None = None,
+        max_features: int = DEFAULT_MAX_FEATURES,
+        max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
+        gemm_dtype: str = "float64",
+    ) -> None:
+        self.pairs = _normalize_pairs(pairs)
+        self.only = None if blocks is None else tuple(str(b) for b in blocks)
+        if not (isinstance(max_features, int) and max_features >= 1):
+            raise UnknownOptionError(f"Moments: max_features must be a positive int, got {max_features!r}.")
+        if not (isinstance(max_memory_gb, (int, float)) and max_memory_gb > 0):
+            raise UnknownOptionError(f"Moments: max_memory_gb must be a positive number, got {max_memory_gb!r}.")
+        if gemm_dtype not in _GEMM_DTYPES:
+            raise UnknownOptionError(
+                f"Moments: gemm_dtype={gemm_dtype!r} is not supported; choose one of {_GEMM_DTYPES}."
+            )
+        self.max_features = max_features
+        self.max_memory_gb = float(max_memory_gb)
+        self.gemm_dtype = gemm_dtype
+        self._reset()
+
+    # ------------------------------------------------------------------ state
+    def _reset(self) -> None:
+        self.n = 0
+        self.widths: dict[str, int] = {}
+        self._offsets: dict[str, int] = {}
+        self._tiles: list[_Tile] = []
+        self.mean: torch.Tensor | None = None  # (P,)
+        self._S: list[torch.Tensor] = []  # one (rows, cols) tensor per tile
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "pairs": self.pairs,
+            "blocks": self.only,
+            "max_features": self.max_features,
+            "max_memory_gb": self.max_memory_gb,
+            "gemm_dtype": self.gemm_dtype,
+        }
+
+    @property
+    def blocks(self) -> list[str]:
+        """Block names in accumulation order (empty before the first update)."""
+        return list(self.widths)
+
+    def _setup(self, widths: Mapping[str, int], device: torch.device) -> None:
+        too_wide = {k: p for k, p in widths.items() if p > self.max_features}
+        if too_wide:
+            name, p = max(too_wide.items(), key=lambda kv: kv[1])
+            raise MemoryBudgetError(
+                f"Moments: block {name!r} has {p} features, above max_features={self.max_features}; its p x p "
+                f"moments alone would take {p * p * 8 / 2**30:.1f} GiB of float64. Use pool='mean' (average conv "
+                "maps over positions / tokens over the sequence), or measure='minibatch_cka' (no p x p "
+                f"statistic), or raise max_features. Blocks over the limit: {sorted(too_wide)}."
+            )
+        self.widths = dict(widths)
+        offs = itertools.accumulate([0] + list(widths.values()))
+        self._offsets = dict(zip(widths, offs))
+        self._tiles = _plan_tiles(self.pairs, list(widths))
+        total = sum(self._tile_shape(t)[0] * self._tile_shape(t)[1] for t in self._tiles) * 8 / 2**30
+        if total > self.max_memory_gb:
+            raise MemoryBudgetError(
+                f"Moments: the requested cross-products need {total:.1f} GiB of float64, above "
+                f"max_memory_gb={self.max_memory_gb:g} (block widths: {self.widths}). Use pool='mean', fewer "
+                "layers (layers_a=/layers_b=), measure='minibatch_cka', or raise max_memory_gb."
+            )
+        P = sum(widths.values())
+        self.mean = torch.zeros(P, dtype=torch.float64, device=device)
+        self._S = [torch.zeros(self._tile_shape(t), dtype=torch.float64, device=device) for t in self._tiles]
+
+    def _tile_shape(self, tile: _Tile) -> tuple[int, int]:
+        return (sum(self.widths[b] for b in tile.rows), sum(self.widths[b] for b in tile.cols))
+
+    def _index(self, names: Sequence[str]) -> slice | torch.Tensor:
+        """Column positions of ``names`` in the stacked (n, P) batch: a slice when contiguous."""
+        starts = [self._offsets[b] for b in names]
+        stops = [self._offsets[b] + self.widths[b] for b in names]
+        if all(stops[i] == starts[i + 1] for i in range(len(names) - 1)):
+            return slice(starts[0], stops[-1])
+        return torch.cat([torch.arange(s, e) for s, e in zip(starts, stops)])
+
+    # ----------------------------------------------------------------- update
+    def update(self, batch: Any = None, /, **blocks: Any) -> Moments:
+        """Add one batch: a mapping ``{name: (n, p) array}``, keyword arrays or one array."""
+        data = normalize_batch(batch, blocks, caller="Moments.update")
+        if self.only is not None:
+            missing = [b for b in self.only if b not in data]
+            if missing:
+                raise ShapeError(
+                    f"Moments.update: the batch lacks block(s) {missing} this statistic accumulates "
+                    f"(batch blocks: {list(data)})."
+                )
+            data = {b: data[b] for b in self.only}
+        widths = {k: int(v.shape[1]) for k, v in data.items()}
+        device = next(iter(data.values())).device
+        if not self.widths:
+            self._setup(widths, device)
+        elif widths != self.widths:
+            self._raise_block_mismatch(widths)
+        for name, t in data.items():
+            check_finite(t, name=f"block {name!r}", caller="Moments.update")
+        dev = self.mean.device
+        X = torch.cat([data[b].to(device=dev, dtype=torch.float64) for b in self.widths], dim=1)
+        nb = X.shape[0]
+        mean_b = X.mean(dim=0)
+        Xc = X - mean_b
+        del X
+        if self.gemm_dtype == "float32":
+            Xc = Xc.to(torch.float32)
+        S_b = []
+        for tile in self._tiles:
+            r = Xc[:, self._index(tile.rows)]
+            c = r if tile.cols == tile.rows else Xc[:, self._index(tile.cols)]
+            S_b.append(torch.mm(r.T, c).to(torch.float64))
+        self._combine(nb, mean_b, S_b)
+        return self
+
+    def _raise_block_mismatch(self, widths: Mapping[str, int]) -> None:
+        missing = [b for b in self.widths if b not in widths]
+        extra = [b for b in widths if b not in self.widths]
+        changed = {b: (self.widths[b], widths[b]) for b in widths if b in self.widths and self.widths[b] != widths[b]}
+        raise ShapeError(
+            "Moments.update: this batch's blocks differ from the first batch's: "
+            + (f"missing {missing}; " if missing else "")
+            + (f"unexpected {extra}; " if extra else "")
+            + (f"feature counts changed {changed} (before, now); " if changed else "")
+            + "every batch must carry the same blocks with the same number of features."
+        )
+
+    def _combine(self, nb: int, mean_b: torch.Tensor, S_b: list[torch.Tensor]) -> None:
+        """Chan et al.'s pairwise update of (n, mean, S) with another chunk's (nb, mean_b, S_b)."""
+        if nb == 0:
+            return
+        na = self.n
+        if na == 0:
+            self.n = nb
+            self.mean.copy_(mean_b)
+            for S, Sb in zip(self._S, S_b):
+                S.copy_(Sb)
+            return
+        n = na + nb
+        delta = mean_b - self.mean
+        w = na * nb / n
+        for tile, S, Sb in zip(self._tiles, self._S, S_b):
+            dr = delta[self._index(tile.rows)]
+            dc = dr if tile.cols == tile.rows else delta[self._index(tile.cols)]
+            S.add_(Sb)
+            S.addr_(dr, dc, alpha=w)
+        self.mean.add_(delta, alpha=nb / n)
+        self.n = n
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, other: Moments) -> Moments:
+        """Fold another Moments (same options and blocks) into this one, exactly."""
+        self._check_mergeable(other)
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return self.load_state_dict(other.state_dict())
+        if other.widths != self.widths:
+            raise StatisticMismatchError(
+                f"Moments.merge: block names/widths differ ({self.widths} vs {other.widths}); "
+                "every shard must accumulate the same layers."
+            )
+        dev = self.mean.device
+        self._combine(other.n, other.mean.to(dev), [S.to(dev) for S in other._S])
+        return self
+
+    # --------------------------------------------------------------- finalize
+    def finalize(self) -> MomentsSnapshot:
+        """Frozen snapshot (n, means, centred cross-products); raises when n < 2."""
+        if self.n == 0:
+            raise EmptyStatisticError(
+                "Moments.finalize: no samples were accumulated; the data was empty. Check that the loader or "
+                "array yields at least 2 samples."
+            )
+        if self.n < 2:
+            raise NotEnoughSamplesError(
+                f"Moments.finalize: found {self.n} sample(s) while a minimum of 2 is required for centred moments."
+            )
+        return MomentsSnapshot(
+            n=self.n,
+            widths=dict(self.widths),
+            offsets=dict(self._offsets),
+            tiles=tuple(self._tiles),
+            mean_=self.mean.clone(),
+            S_=tuple(S.clone() for S in self._S),
+        )
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "class": type(self).__name__,
+            "config": self.config(),
+            "n": self.n,
+            "widths": list(self.widths.items()),
+            "mean": None if self.mean is None else self.mean.clone(),
+            "S": [S.clone() for S in self._S],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> Moments:
+        if state.get("class") != type(self).__name__ or _freeze(state.get("config")) != _freeze(
+            self.config()
+        ):
+            raise StatisticMismatchError(
+                f"Moments.load_state_dict: the state was saved with {state.get('class')} {state.get('config')}, "
+                f"not this statistic's {self.config()}."
+            )
+        self._reset()
+        widths = dict((str(k), int(v)) for k, v in state["widths"])
+        if widths:
+            mean = torch.as_tensor(state["mean"], dtype=torch.float64)
+            self._setup(widths, mean.device)
+            self.mean.copy_(mean)
+            for S, saved in zip(self._S, state["S"], strict=True):
+                S.copy_(torch.as_tensor(saved, dtype=torch.float64))
+        self.n = int(state["n"])
+        return self
+
+    def __repr__(self) -> str:
+        return f"Moments(n={self.n}, blocks={self.widths}, pairs={self.pairs!r})"
+
+
+@dataclass(frozen=True, eq=False)
+class MomentsSnapshot:
+    """Frozen result of :class:`Moments`: n, means and centred cross-products.
+
+    ``comoment(a, b)`` is the *unnormalised* centred cross-product
+    ``(X_a - mean_a)^T (X_b - mean_b)`` of shape (p_a, p_b); divide by n - 1
+    for the sample covariance (``cov``).
+    """
+
+    n: int
+    widths: dict[str, int]
+    offsets: dict[str, int]
+    tiles: tuple[_Tile, ...]
+    mean_: torch.Tensor
+    S_: tuple[torch.Tensor, ...]
+
+    @property
+    def blocks(self) -> list[str]:
+        """Block names in accumulation order."""
+        return list(self.widths)
+
+    def _check(self, name: str) -> None:
+        if name not in self.widths:
+            raise UnknownLayerError(
+                f"no block named {name!r} in these moments (blocks: {list(self.widths)})."
+                + close_matches_hint(name, self.widths)
+            )
+
+    def mean(self, name: str) -> torch.Tensor:
+        """Column means of block ``name``, shape (p,)."""
+        self._check(name)
+        o = self.offsets[name]
+        return self.mean_[o : o + self.widths[name]]
+
+    def _locate(self, tile: _Tile, a: str, b: str) -> tuple[torch.Tensor, slice, slice] | None:
+        if a in tile.rows and b in tile.cols:
+            return self.S_[self.tiles.index(tile)], self._span(tile.rows, a), self._span(tile.cols, b)
+        return None
+
+    def _span(self, names: tuple[str, ...], name: str) -> slice:
+        start = sum(self.widths[x] for x in names[: names.index(name)])
+        return slice(start, start + self.widths[name])
+
+    def comoment(self, a: str, b: str) -> torch.Tensor:
+        """Centred cross-product of blocks ``a`` and ``b``, shape (p_a, p_b), float64."""
+        self._check(a)
+        self._check(b)
+        for tile in self.tiles:
+            hit = self._locate(tile, a, b)
+            if hit is not None:
+                S, r, c = hit
+                return S[r, c]
+            hit = self._locate(tile, b, a)
+            if hit is not None:
+                S, r, c = hit
+                return S[r, c].T
+        raise UnknownLayerError(
+            f"the pair ({a!r}, {b!r}) was not accumulated (Moments(pairs=...) did not request it); "
+            "accumulate with pairs='all' or list the pair."
+        )
+
+    def cov(self, a: str, b: str | None = None, *, ddof: int = 1) -> torch.Tensor:
+        """Sample covariance ``comoment(a, b) / (n - ddof)``."""
+        return self.comoment(a, a if b is None else b) / (self.n - ddof)
+
+    def variances(self, name: str) -> torch.Tensor:
+        """Centred sums of squares of each column of ``name`` (diagonal of its self block), shape (p,)."""
+        return torch.diagonal(self.comoment(name, name))
+
+    def has_pair(self, a: str, b: str) -> bool:
+        """Whether the cross-product of ``a`` and ``b`` was accumulated."""
+        return any(self._locate(t, a, b) is not None or self._locate(t, b, a) is not None for t in self.tiles)
+
+
+# ---------------------------------------------------------------------------
+def _normalize_pairs(pairs: Any) -> Any:
+    if isinstance(pairs, str):
+        if pairs not in ("all", "self"):
+            raise UnknownOptionError(
+                f"Moments: pairs={pairs!r} is not supported; use 'all', 'self', ('cross', names_a, names_b) "
+                "or a list of (name_a, name_b) pairs."
+            )
+        return pairs
+    if isinstance(pairs, tuple) and len(pairs) == 3 and pairs[0] == "cross":
+        return ("cross", tuple(str(a) for a in pairs[1]), tuple(str(b) for b in pairs[2]))
+    try:
+        out = tuple((str(a), str(b)) for a, b in pairs)
+    except (TypeError, ValueError):
+        raise UnknownOptionError(
+            f"Moments: could not read pairs={pairs!r}; use 'all', 'self', ('cross', names_a, names_b) "
+            "or a list of (name_a, name_b) pairs."
+        ) from None
+    return out
+
+
+def _plan_tiles(pairs: Any, names: list[str]) -> list[_Tile]:
+    """Cover the requested pairs (and every block's self pair) with few rectangular tiles."""
+    if pairs == "all":
+        return [_Tile(tuple(names), tuple(names))]
+    tiles: list[_Tile] = []
+    covered: set[tuple[str, str]] = set()
+
+    def add(rows: Iterable[str], cols: Iterable[str]) -> None:
+        rows, cols = tuple(rows), tuple(cols)
+        tiles.append(_Tile(rows, cols))
+        for a in rows:
+            for b in cols:
+                covered.add((a, b))
+                covered.add((b, a))
+
+    if pairs == "self":
+        pass
+    elif pairs[0] == "cross":
+        A, B = pairs[1], pairs[2]
+        unknown = [x for x in (*A, *B) if x not in names]
+        if unknown:
+            raise UnknownLayerError(
+                f"Moments: pairs name block(s) {unknown} that the batch does not carry (blocks: {names})."
+            )
+        if A and B:
+            if set(A) == set(B):
+                order = [x for x in names if x in set(A)]
+                add(order, order)
+            else:
+                add([x for x in names if x in set(A)], [x for x in names if x in set(B)])
+    else:
+        unknown = sorted({x for p in pairs for x in p if x not in names})
+        if unknown:
+            raise UnknownLayerError(
+                f"Moments: pairs name block(s) {unknown} that the batch does not carry (blocks: {names})."
+            )
+        by_left: dict[str, list[str]] = {}
+        for a, b in pairs:
+            if (a, b) in covered or a == b:
+                continue
+            by_left.setdefault(a, [])
+            if b not in by_left[a]:
+                by_left[a].append(b)
+                covered.add((a, b))
+                covered.add((b, a))
+        covered.clear()
+        groups: dict[tuple[str, ...], list[str]] = {}
+        for a, bs in by_left.items():
+            key = tuple(x for x in names if x in set(bs))
+            groups.setdefault(key, []).append(a)
+        for cols, rows in groups.items():
+            add([x for x in names if x in set(rows)], cols)
+    for b in names:
+        if (b, b) not in covered:
+            add([b], [b])
+    return tiles
+
+
+def _flops(widths: Mapping[str, int], tiles: Sequence[_Tile], n: int) -> float:
+    """Multiply-adds x2 of one pass (used by benchmarks)."""
+    return 2.0 * n * sum(
+        sum(widths[r] for r in t.rows) * sum(widths[c] for c in t.cols) for t in tiles
+    )
+
+
+def moments_flops(m: Moments) -> float:
+    """Floating-point operations the accumulated products cost so far (2 n R C per tile)."""
+    return _flops(m.widths, m._tiles, m.n)
+

@@ -51,6 +51,11 @@ class MeasureSpec:
         Default options (also the set of accepted keyword names).
     symmetric : bool
         Whether ``compute(a, b) == compute(b, a)``.
+    extra_blocks : tuple of str
+        Blocks the measure needs besides ``a`` and ``b``; ``"__input__"`` asks
+        the extraction engine to add the (flattened) model input as a block
+        (the confounder of deconfounded CKA/RSA). ``compute`` finds them in
+        the snapshots under the same names.
     """
 
     name: str
@@ -64,6 +69,7 @@ class MeasureSpec:
     compute: Callable[..., float]
     options: Mapping[str, Any] = field(default_factory=dict)
     symmetric: bool = True
+    extra_blocks: tuple[str, ...] = ()
 
     def resolve_options(self, options: Mapping[str, Any], *, caller: str) -> dict[str, Any]:
         """Defaults updated with ``options``; unknown keywords raise with the valid names."""

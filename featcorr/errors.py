@@ -23,6 +23,7 @@ __all__ = [
     "MemoryBudgetError",
     "NotAResultError",
     "StatisticMismatchError",
+    "ActivationFileError",
     "close_matches_hint",
 ]
 
@@ -79,6 +80,10 @@ class NotAResultError(FeatcorrError):
 
 class StatisticMismatchError(FeatcorrError):
     """Two statistics cannot be merged (different class, config or blocks)."""
+
+
+class ActivationFileError(FeatcorrError):
+    """An activation file is missing, empty, corrupt, of an unknown type, or holds non-numeric arrays."""
 
 
 def close_matches_hint(name: str, choices: Iterable[str], *, n: int = 5) -> str:

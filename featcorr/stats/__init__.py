@@ -8,6 +8,7 @@ into a frozen snapshot that measures read.
 from ._base import Statistic
 from ._engine import StatisticSet
 from ._moments import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB, Moments, MomentsSnapshot, moments_flops
+from ._reservoir import Reservoir, ReservoirSnapshot
 
 __all__ = [
     "Statistic",
@@ -17,4 +18,6 @@ __all__ = [
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_MAX_MEMORY_GB",
     "moments_flops",
+    "Reservoir",
+    "ReservoirSnapshot",
 ]

@@ -23,6 +23,7 @@ __all__ = [
     "MemoryBudgetError",
     "NotAResultError",
     "StatisticMismatchError",
+    "InputTypeError",
     "ActivationFileError",
     "close_matches_hint",
 ]
@@ -80,6 +81,10 @@ class NotAResultError(FeatcorrError):
 
 class StatisticMismatchError(FeatcorrError):
     """Two statistics cannot be merged (different class, config or blocks)."""
+
+
+class InputTypeError(FeatcorrError, TypeError):
+    """An input has the wrong type (sparse matrix, strings in a numeric array, ...)."""
 
 
 class ActivationFileError(FeatcorrError):

@@ -24,6 +24,7 @@ __all__ = [
     "NotAResultError",
     "StatisticMismatchError",
     "InputTypeError",
+    "RankDeficientError",
     "ActivationFileError",
     "close_matches_hint",
 ]
@@ -85,6 +86,10 @@ class StatisticMismatchError(FeatcorrError):
 
 class InputTypeError(FeatcorrError, TypeError):
     """An input has the wrong type (sparse matrix, strings in a numeric array, ...)."""
+
+
+class RankDeficientError(FeatcorrError):
+    """A covariance is (numerically) singular where the measure needs full rank."""
 
 
 class ActivationFileError(FeatcorrError):

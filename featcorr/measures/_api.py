@@ -11,7 +11,7 @@ from ..stats import StatisticSet
 from ._correlation import unit_correlation_from
 from ._registry import get_measure, measures_table
 
-__all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arrays"]
+__all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arrays", "evaluate"]
 
 #: Options handled by the engine rather than the measure.
 ENGINE_OPTIONS = ("max_features", "max_memory_gb", "gemm_dtype", "pool")
@@ -71,8 +71,13 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
     pool = engine.pop("pool", "flatten")
     opts = spec.resolve_options(options, caller=caller)
     batch, a, b = blocks_from_arrays(X, Y, caller=caller, pool=pool)
+    return evaluate(spec, batch, a, b, opts, engine)
+
+
+def evaluate(spec, batch: dict, a: str, b: str, opts: dict, engine: dict | None = None) -> float:
+    """Build ``spec``'s statistics from one in-memory batch and compute the measure for blocks (a, b)."""
     sset = StatisticSet()
-    roles = sset.request(spec.statistics((a,), (b,), engine=engine, **opts))
+    roles = sset.request(spec.statistics((a,), (b,), engine=engine or {}, **opts))
     sset.update(batch)
     snaps = sset.finalize()
     return float(spec.compute({r: snaps[k] for r, k in roles.items()}, a, b, **opts))

@@ -26,12 +26,14 @@ __all__ = [
     "compare",
     "load",
     "ComparisonResult",
+    "compare_activations",
 ]
 
 _LAZY = {
     "compare": ("featcorr.compare", "compare"),
     "load": ("featcorr.compare", "load"),
     "ComparisonResult": ("featcorr.compare", "ComparisonResult"),
+    "compare_activations": ("featcorr.compare", "compare_activations"),
 }
 
 

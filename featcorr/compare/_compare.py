@@ -1,0 +1,499 @@
+"""compare(): every layer of one or two torch models against every other, in one pass."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from .._validation import POOL_OPTIONS, as_tensor, check_option, reshape_activation
+from .._version import __version__
+from ..errors import EmptyStatisticError, FeatcorrError, NotEnoughSamplesError, ShapeError
+from ..extract import (
+    ActivationRecorder,
+    check_model_device,
+    iterate_batches,
+    model_device,
+    model_input,
+    resolve_layers,
+)
+from ..stats import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB
+from ._engine import _ESTIMATORS, INPUT_BLOCK, Plan, jsonable, resolve_measures
+from ._result import ComparisonResult
+
+__all__ = ["compare", "compare_activations"]
+
+
+def compare(
+    model_a: Any,
+    data: Any,
+    model_b: Any = None,
+    *,
+    layers_a: str | Iterable[str] | None = None,
+    layers_b: str | Iterable[str] | None = None,
+    measures: str | Iterable[str] | Mapping[str, Mapping[str, Any]] = ("linear_cka",),
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    pool: str = "flatten",
+    inputs: Callable[[Any], Any] | None = None,
+    output: int | str | Callable[[Any], Any] | None = None,
+    max_features: int = DEFAULT_MAX_FEATURES,
+    max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
+    gemm_dtype: str = "float64",
+) -> ComparisonResult:
+    """Compare every chosen layer of ``model_a`` with every chosen layer of ``model_b`` in one pass.
+
+    Each batch of ``data`` goes once through ``model_a`` and once through
+    ``model_b`` (the same batch, so shuffled loaders pair samples correctly);
+    forward hooks record the chosen layers, and one update per batch feeds
+    the statistics every requested measure needs (each distinct statistic is
+    accumulated once). Nothing is kept per sample: memory does not grow with
+    the data.
+
+    Parameters
+    ----------
+    model_a : torch.nn.Module
+        First model. It is put in ``eval()`` mode during the pass and every
+        module's ``training`` flag is restored afterwards; hooks are always
+        removed, also on error. It is never moved between devices.
+    data : DataLoader or iterable of batches
+        Batches are tensors, ``(x, y, ...)`` tuples/lists (``x`` is the
+        input) or dicts (passed as keywords); a single tensor is one batch.
+    model_b : torch.nn.Module, optional
+        Second model; ``None`` compares ``model_a`` with itself (one forward
+        pass per batch, and the diagonal is exactly 1 for CKA).
+    layers_a, layers_b : str or list of str, optional
+        Module names (as in ``named_modules()``) or fnmatch patterns
+        (``"features.*"``); default every leaf module. With ``model_b=None``,
+        ``layers_b`` defaults to ``layers_a``. Results keep the order given;
+        a pattern expands in module order. A module called several times per
+        forward is recorded per call as ``name``, ``name#2``, ...
+    measures : str, list of str or dict {name: {options}}, default=("linear_cka",)
+        Registered measure names (see :func:`featcorr.measures`), optionally
+        with options.
+    device : str or torch.device, optional
+        Where data is moved and statistics accumulate; default the device of
+        ``model_a``'s first parameter (CPU if none). Models on another
+        device raise an error (move them yourself).
+    progress : bool, default=True
+        Show a rich progress bar over batches (only on a terminal).
+    pool : {"flatten", "mean", "last", "samples"}, default="flatten"
+        How (n, c, h, w) conv maps and (n, t, d) token activations become
+        2-D: flatten every position, mean over positions/tokens, last token,
+        or positions/tokens as extra samples.
+    inputs : callable, optional
+        ``inputs(batch)`` returns the model input: a tensor -> ``model(x)``,
+        a tuple -> ``model(*t)``, a dict -> ``model(**d)``.
+    output : None, int, str or callable, optional
+        Which tensor of a tuple / dict / dataclass module output to record
+        (default the first tensor); a callable maps every output.
+    max_features : int, default=16384
+        Widest layer accumulated as p x p moments (see :class:`featcorr.stats.Moments`).
+    max_memory_gb : float, default=8.0
+        Memory budget of all accumulated moments.
+    gemm_dtype : {"float64", "float32"}, default="float64"
+        Precision of the per-batch products of centred activations (sums are float64).
+
+    Returns
+    -------
+    ComparisonResult
+        ``.matrix(measure)`` is a (layers of A) x (layers of B) DataFrame;
+        ``.to_frame()``, ``.save(dir)``, ``.plot(measure)``, ``.metadata``.
+
+    Raises
+    ------
+    UnknownLayerError, UnknownMeasureError, UnknownOptionError
+        For names that match nothing (close matches are listed).
+    EmptyStatisticError, NotEnoughSamplesError
+        When ``data`` yields no batch, or fewer than 2 samples in all.
+    ShapeError
+        When an activation does not have the batch on its first axis, or the
+        recorded layers change between batches.
+    NonFiniteError
+        When an activation holds NaN or inf (naming the layer and batch).
+    ConstantFeatureError
+        When a layer is constant over the data (naming the layer).
+
+    Notes
+    -----
+    Exact linear CKA over all layer pairs costs one forward pass per model
+    and batch plus one (n x P) x (P x P) product per batch (P = total width of
+    the chosen layers); memory is O(P^2), independent of the number of
+    samples. Tested against a float64 Gram-space CKA of activations collected
+    by hand with plain hooks (``tests/compare/test_compare.py``, to 1e-10).
+
+    Examples
+    --------
+    >>> import torch, featcorr as fc
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4))
+    >>> loader = [torch.randn(32, 8) for _ in range(4)]
+    >>> res = fc.compare(net, loader, progress=False)
+    >>> res.layers_a
+    ['0', '1', '2']
+    >>> float(res.matrix().loc["0", "0"])
+    1.0
+    """
+    caller = "compare"
+    check_option(pool, POOL_OPTIONS, name="pool", caller=caller)
+    plan_measures = resolve_measures(measures, caller=caller)
+    engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
+    needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
+    _check_extra_blocks(plan_measures, caller)
+    dev = _resolve_device(device, model_a, caller)
+    check_model_device(model_a, dev, which="model_a", caller=caller)
+    two = model_b is not None
+    if two:
+        check_model_device(model_b, dev, which="model_b", caller=caller)
+    batches, total = iterate_batches(data, caller=caller)
+
+    if two:
+        rec_a = ActivationRecorder(model_a, layers_a, output=output, which="model_a", caller=caller, arg="layers_a")
+        rec_b = ActivationRecorder(model_b, layers_b, output=output, which="model_b", caller=caller, arg="layers_b")
+        order_a = [n for n, _ in rec_a.modules]
+        order_b = [n for n, _ in rec_b.modules]
+    else:
+        order_a = [n for n, _ in resolve_layers(model_a, layers_a, caller=caller, arg="layers_a")]
+        order_b = (
+            order_a
+            if layers_b is None
+            else [n for n, _ in resolve_layers(model_a, layers_b, caller=caller, arg="layers_b")]
+        )
+        if layers_a is None and layers_b is None:
+            rec_a = ActivationRecorder(model_a, None, output=output, which="model", caller=caller)
+        else:
+            union = list(dict.fromkeys(order_a + order_b))
+            optional = (order_a if layers_a is None else []) + (order_b if layers_b is None else [])
+            rec_a = ActivationRecorder(model_a, union, output=output, which="model", caller=caller, arg="layers_a")
+            rec_a.optional = set(optional)
+        rec_b = None
+
+    plan: Plan | None = None
+    n_samples = n_batches = 0
+    input_dtype = act_dtype = None
+    display: dict[str, tuple[str, str]] = {}
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(rec_a)
+        if rec_b is not None:
+            stack.enter_context(rec_b)
+        stack.enter_context(torch.no_grad())
+        bar = stack.enter_context(_progress(total, progress, "featcorr compare"))
+        for index, batch in enumerate(batches):
+            inp = model_input(batch, inputs, dev, caller=caller)
+            if inp.n == 0:
+                bar()
+                continue
+            acts_a = rec_a.forward(inp)
+            acts_b = rec_b.forward(inp) if rec_b is not None else None
+            if plan is None:
+                input_dtype = str(inp.tensor.dtype).replace("torch.", "")
+                act_dtype = str(next(iter(acts_a.values())).dtype).replace("torch.", "")
+                if two:
+                    lab_a, lab_b = _labels(order_a, acts_a), _labels(order_b, acts_b)
+                    blocks_a = [f"a/{x}" for x in lab_a]
+                    blocks_b = [f"b/{x}" for x in lab_b]
+                    display = {f"a/{x}": (x, "model_a") for x in lab_a} | {f"b/{x}": (x, "model_b") for x in lab_b}
+                else:
+                    lab_a, lab_b = _labels(order_a, acts_a), _labels(order_b, acts_a)
+                    blocks_a, blocks_b = lab_a, lab_b
+                    display = {x: (x, "") for x in acts_a}
+                plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller)
+            blocks = _reshape(acts_a, "a/" if two else "", "model_a" if two else "model", pool, caller)
+            if acts_b is not None:
+                blocks.update(_reshape(acts_b, "b/", "model_b", pool, caller))
+            if needs_input:
+                x = inp.tensor
+                blocks[INPUT_BLOCK] = x.reshape(x.shape[0], -1) if x.is_floating_point() else (
+                    x.reshape(x.shape[0], -1).to(torch.float64)
+                )
+            plan.update(blocks, batch=index)
+            n_samples += inp.n
+            n_batches += 1
+            bar()
+    if plan is None:
+        raise EmptyStatisticError(
+            f"{caller}: data yielded no (non-empty) batch, so there is nothing to compare; check that the loader "
+            "or iterable is not empty (or exhausted: a generator can only be iterated once)."
+        )
+    if n_samples < 2:
+        raise NotEnoughSamplesError(
+            f"{caller}: the data held {n_samples} sample(s) while a minimum of 2 is required to compare "
+            "representations; pass more samples."
+        )
+    values = plan.compute()
+    meta = _metadata(
+        plan_measures,
+        n_samples=n_samples,
+        rows=plan.rows,
+        n_batches=n_batches,
+        pool=pool,
+        gemm_dtype=gemm_dtype,
+        input_dtype=input_dtype,
+        act_dtype=act_dtype,
+        device=str(dev),
+        models={"a": type(model_a).__name__, "b": type(model_b).__name__ if two else type(model_a).__name__},
+        same_model=not two,
+        forward_passes={"a": rec_a.forward_passes, "b": rec_b.forward_passes if rec_b is not None else 0},
+        skipped={"a": rec_a.skipped, "b": rec_b.skipped if rec_b is not None else []},
+        needs_input=needs_input,
+        source="models",
+    )
+    return ComparisonResult(
+        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta
+    )
+
+
+def compare_activations(
+    acts_a: Mapping[str, Any],
+    acts_b: Mapping[str, Any] | None = None,
+    *,
+    measures: str | Iterable[str] | Mapping[str, Mapping[str, Any]] = ("linear_cka",),
+    batch_size: int | None = None,
+    progress: bool = False,
+    pool: str = "flatten",
+    max_features: int = DEFAULT_MAX_FEATURES,
+    max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
+    gemm_dtype: str = "float64",
+) -> ComparisonResult:
+    """Compare activations already in memory, through the same engine as :func:`compare`.
+
+    Parameters
+    ----------
+    acts_a : mapping str -> array-like of shape (n_samples, ...)
+        Layer name -> activations (numpy, torch or pandas; (n, p), (n, c, h, w)
+        or (n, t, d)). All arrays of both mappings hold the same samples in
+        the same order. A key ``"__input__"`` is not a layer: it is the model
+        input used by measures that need it (deconfounded CKA/RSA).
+    acts_b : mapping str -> array-like, optional
+        Second set of layers; ``None`` compares ``acts_a`` with itself.
+    measures : str, list of str or dict {name: {options}}, default=("linear_cka",)
+    batch_size : int, optional
+        Feed the statistics this many samples at a time (default: all at
+        once). Results do not depend on it (up to rounding).
+    progress : bool, default=False
+        Show a progress bar over batches (only on a terminal).
+    pool : {"flatten", "mean", "last", "samples"}, default="flatten"
+    max_features, max_memory_gb, gemm_dtype
+        As in :func:`compare`.
+
+    Returns
+    -------
+    ComparisonResult
+        Layers in the mappings' order.
+
+    Examples
+    --------
+    >>> import numpy as np, featcorr as fc
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(50, 6))
+    >>> res = fc.compare_activations({"x": x, "y": x @ rng.normal(size=(6, 3))})
+    >>> res.matrix().shape
+    (2, 2)
+    """
+    caller = "compare_activations"
+    check_option(pool, POOL_OPTIONS, name="pool", caller=caller)
+    plan_measures = resolve_measures(measures, caller=caller)
+    engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
+    needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
+    _check_extra_blocks(plan_measures, caller)
+    if batch_size is not None and not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
+        raise FeatcorrError(f"{caller}: batch_size={batch_size!r} must be a positive int or None.")
+    two = acts_b is not None
+    side_a = _activation_side(acts_a, "acts_a", caller)
+    side_b = _activation_side(acts_b, "acts_b", caller) if two else {}
+    x_input = side_a.pop(INPUT_BLOCK, None)
+    x_input_b = side_b.pop(INPUT_BLOCK, None)
+    if x_input is None:
+        x_input = x_input_b
+    if not side_a or (two and not side_b):
+        raise FeatcorrError(
+            f"{caller}: {'acts_a' if not side_a else 'acts_b'} holds no layer; pass a mapping {{layer name: array}}."
+        )
+    if needs_input and x_input is None:
+        names = [n for n, spec, _ in plan_measures if INPUT_BLOCK in spec.extra_blocks]
+        raise FeatcorrError(
+            f"{caller}: measure(s) {names} need the model input; add it to acts_a under the key '__input__'."
+        )
+    everything = [(f"acts_a[{k!r}]", t) for k, t in side_a.items()] + [(f"acts_b[{k!r}]", t) for k, t in side_b.items()]
+    if needs_input:
+        everything.append(("acts_a['__input__']", x_input))
+    n = everything[0][1].shape[0]
+    for label, t in everything:
+        if t.shape[0] != n:
+            raise ShapeError(
+                f"{caller}: {label} has {t.shape[0]} samples but {everything[0][0]} has {n}; every array must hold "
+                "the same samples in the same order (the first axis is the sample axis)."
+            )
+    if n < 2:
+        raise NotEnoughSamplesError(
+            f"{caller}: found {n} sample(s) while a minimum of 2 is required; pass more rows (samples first)."
+        )
+    if two:
+        blocks_a = [f"a/{k}" for k in side_a]
+        blocks_b = [f"b/{k}" for k in side_b]
+        display = {f"a/{k}": (k, "acts_a") for k in side_a} | {f"b/{k}": (k, "acts_b") for k in side_b}
+    else:
+        blocks_a = blocks_b = list(side_a)
+        display = {k: (k, "") for k in side_a}
+    plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller)
+    step = n if batch_size is None else batch_size
+    starts = range(0, n, step)
+    dev = next(iter(side_a.values())).device
+    with _progress(len(starts), progress, "featcorr compare") as bar:
+        for index, lo in enumerate(starts):
+            sl = slice(lo, lo + step)
+            blocks = {}
+            for block, t in zip(blocks_a, side_a.values()):
+                blocks[block] = _reshape_one(t[sl], display[block], pool, caller)
+            if two:
+                for block, t in zip(blocks_b, side_b.values()):
+                    blocks[block] = _reshape_one(t[sl], display[block], pool, caller).to(dev)
+            if needs_input:
+                x = x_input[sl]
+                blocks[INPUT_BLOCK] = x.reshape(x.shape[0], -1).to(dev)
+            plan.update(blocks, batch=index)
+            bar()
+    values = plan.compute()
+    first = next(iter(side_a.values()))
+    meta = _metadata(
+        plan_measures,
+        n_samples=n,
+        rows=plan.rows,
+        n_batches=len(starts),
+        pool=pool,
+        gemm_dtype=gemm_dtype,
+        input_dtype=None if x_input is None else str(x_input.dtype).replace("torch.", ""),
+        act_dtype=str(first.dtype).replace("torch.", ""),
+        device=str(dev),
+        models={"a": None, "b": None},
+        same_model=not two,
+        forward_passes={"a": 0, "b": 0},
+        skipped={"a": [], "b": []},
+        needs_input=needs_input,
+        source="activations",
+    )
+    return ComparisonResult(
+        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta
+    )
+
+
+# ---------------------------------------------------------------------------
+def _check_extra_blocks(plan_measures: list, caller: str) -> None:
+    for name, spec, _ in plan_measures:
+        unknown = [b for b in spec.extra_blocks if b != INPUT_BLOCK]
+        if unknown:
+            raise FeatcorrError(
+                f"{caller}: measure {name!r} needs block(s) {unknown}, which compare cannot supply (it supplies "
+                f"{INPUT_BLOCK!r}); compute it with its array function instead."
+            )
+
+
+def _resolve_device(device: Any, model: Any, caller: str) -> torch.device:
+    if device is None:
+        dev = model_device(model) if hasattr(model, "parameters") else None
+        return dev if dev is not None else torch.device("cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise FeatcorrError(
+            f"{caller}: device={device!r} is not a torch device ({exc}); use e.g. 'cpu', 'cuda' or 'cuda:1'."
+        ) from None
+
+
+def _labels(order: list[str], acts: Mapping[str, Any]) -> list[str]:
+    """Recorded labels of the modules in ``order`` (with their #k repeats), in that order."""
+    by_base: dict[str, list[str]] = {}
+    for label in acts:
+        by_base.setdefault(label.partition("#")[0], []).append(label)
+    return [label for base in order for label in by_base.get(base, [])]
+
+
+def _reshape(acts: Mapping[str, torch.Tensor], prefix: str, side: str, pool: str, caller: str) -> dict[str, torch.Tensor]:
+    return {
+        prefix + label: reshape_activation(t, pool=pool, name=f"layer {label!r} of {side}", caller=caller)
+        for label, t in acts.items()
+    }
+
+
+def _reshape_one(t: torch.Tensor, display: tuple[str, str], pool: str, caller: str) -> torch.Tensor:
+    name, side = display
+    return reshape_activation(t, pool=pool, name=f"{side or 'acts'}[{name!r}]", caller=caller)
+
+
+def _activation_side(acts: Any, arg: str, caller: str) -> dict[str, torch.Tensor]:
+    if not isinstance(acts, Mapping):
+        raise FeatcorrError(
+            f"{caller}: {arg} must be a mapping {{layer name: array}}, got {type(acts).__name__}; e.g. "
+            "dict(np.load('acts.npz'))."
+        )
+    out = {}
+    for k, v in acts.items():
+        t = as_tensor(v, name=f"{arg}[{k!r}]", caller=caller)
+        if t.ndim < 2:
+            reshape_activation(t, name=f"{arg}[{k!r}]", caller=caller)  # raises the standard shape message
+        out[str(k)] = t
+    return out
+
+
+def _metadata(plan_measures: list, **kw: Any) -> dict[str, Any]:
+    measures = {
+        name: {
+            "statistic": spec.statistic,
+            "estimator": _ESTIMATORS.get(spec.statistic, spec.statistic),
+            "kind": spec.kind,
+            "range": spec.value_range,
+            "options": jsonable(opts),
+        }
+        for name, spec, opts in plan_measures
+    }
+    return jsonable(
+        {
+            "featcorr_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "source": kw["source"],
+            "n_samples": kw["n_samples"],
+            "n_rows": kw["rows"],
+            "n_batches": kw["n_batches"],
+            "forward_passes": kw["forward_passes"],
+            "pool": kw["pool"],
+            "gemm_dtype": kw["gemm_dtype"],
+            "input_dtype": kw["input_dtype"],
+            "activation_dtype": kw["act_dtype"],
+            "device": kw["device"],
+            "models": kw["models"],
+            "same_model": kw["same_model"],
+            "skipped_layers": kw["skipped"],
+            "uses_input_block": kw["needs_input"],
+            "measures": measures,
+        }
+    )
+
+
+@contextlib.contextmanager
+def _progress(total: int | None, enabled: bool, description: str) -> Iterator[Callable[[], None]]:
+    """A rich progress bar over batches (nothing when disabled or not on a terminal); yields advance()."""
+    if not enabled:
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda: bar.advance(task)

@@ -1,0 +1,27 @@
+"""Activations from torch models: forward hooks on named layers, batch handling.
+
+:class:`ActivationRecorder` adds forward hooks on the chosen modules on
+enter and always removes them on exit (restoring train/eval flags);
+:func:`resolve_layers` turns names and glob patterns into modules;
+:func:`model_input` turns a loader's batch into model arguments.
+"""
+
+from ._batches import ModelInput, check_model_device, iterate_batches, model_device, model_input, to_device
+from ._layers import ROOT_LABEL, leaf_layers, resolve_layers
+from ._outputs import first_tensor, select_output
+from ._recorder import ActivationRecorder
+
+__all__ = [
+    "ActivationRecorder",
+    "resolve_layers",
+    "leaf_layers",
+    "ROOT_LABEL",
+    "select_output",
+    "first_tensor",
+    "ModelInput",
+    "model_input",
+    "to_device",
+    "iterate_batches",
+    "model_device",
+    "check_model_device",
+]

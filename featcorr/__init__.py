@@ -13,13 +13,14 @@ from typing import Any
 from . import stats
 from ._version import __version__
 from .errors import FeatcorrError
-from .measures import cka, measures, similarity, unit_correlation
+from .measures import cka, measures, significance, similarity, unit_correlation
 
 __all__ = [
     "__version__",
     "FeatcorrError",
     "stats",
     "similarity",
+    "significance",
     "cka",
     "measures",
     "unit_correlation",

@@ -6,15 +6,45 @@ Each family lives in its own module and registers its measures on import.
 from . import _cka  # noqa: F401  (registers linear_cka)
 from ._api import cka, measures, similarity, unit_correlation
 from ._cka import linear_cka_from
+from ._cca import (
+    CanonicalCorrelations,
+    RankDeficiencyWarning,
+    canonical_correlations,
+    canonical_correlations_from,
+    cca_from,
+    pwcca_from,
+    svcca_from,
+)
+from ._procrustes import procrustes_from, shape_metric_from
+from ._neuron import RANKING_METHODS, lincca_from, maxcorr_from, neuron_ranking, neuron_scores_from
 from ._correlation import unit_correlation_from
 from ._registry import MeasureSpec, get_measure, measure_names, register
+from ._significance import SignificanceResult, bootstrap_distribution, permutation_null, significance
 
 __all__ = [
+    "significance",
+    "SignificanceResult",
+    "permutation_null",
+    "bootstrap_distribution",
     "similarity",
     "cka",
     "unit_correlation",
     "measures",
     "linear_cka_from",
+    "CanonicalCorrelations",
+    "RankDeficiencyWarning",
+    "canonical_correlations",
+    "canonical_correlations_from",
+    "cca_from",
+    "svcca_from",
+    "pwcca_from",
+    "procrustes_from",
+    "shape_metric_from",
+    "maxcorr_from",
+    "lincca_from",
+    "neuron_scores_from",
+    "neuron_ranking",
+    "RANKING_METHODS",
     "unit_correlation_from",
     "MeasureSpec",
     "register",

@@ -45,11 +45,16 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
         Options of the measure (see its entry), plus ``pool`` for >2-D input
         (``"flatten"`` default, ``"mean"``, ``"last"``, ``"samples"``) and the
         engine options ``max_features``, ``max_memory_gb``, ``gemm_dtype``.
+        ``n_permutations``, ``n_bootstrap``, ``confidence`` and
+        ``random_state`` turn on significance (see :func:`featcorr.significance`).
 
     Returns
     -------
-    float
-        The measure's value; its kind and range are listed by :func:`featcorr.measures`.
+    float or SignificanceResult
+        The measure's value; its kind and range are listed by
+        :func:`featcorr.measures`. With significance options, a
+        :class:`~featcorr.measures.SignificanceResult` (usable as a float)
+        carrying the p-value and confidence interval.
 
     Notes
     -----
@@ -65,6 +70,10 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
     >>> round(fc.similarity(X, 2 * X @ np.linalg.qr(np.random.default_rng(1).normal(size=(10, 10)))[0]), 12)
     1.0
     """
+    if any(k in options for k in ("n_permutations", "n_bootstrap")):
+        from ._significance import significance
+
+        return significance(X, Y, measure, **options)
     caller = f"similarity(measure={measure!r})"
     spec = get_measure(measure, caller="similarity")
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}

@@ -1,0 +1,81 @@
+"""``featcorr compare A [B]``: every layer of A against every layer of B, from activation files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._app import OutOption, QuietOption, command
+
+__all__ = ["compare_command"]
+
+
+@command("compare", no_args_is_help=True)
+def compare_command(
+    a: Annotated[str, typer.Argument(help="Activations of model A: .npz (one array per layer), .npy, .pt/.pth.")],
+    b: Annotated[
+        str | None, typer.Argument(help="Activations of model B, same samples in the same order (default: A).")
+    ] = None,
+    measure: Annotated[
+        list[str] | None,
+        typer.Option("--measure", "-m", help="Measure name (repeatable; see `featcorr measures`). Default: linear_cka."),
+    ] = None,
+    pool: Annotated[
+        str, typer.Option("--pool", help="How (n, c, h, w) / (n, t, d) arrays become 2-D: flatten, mean, last, samples.")
+    ] = "flatten",
+    out: OutOption = "featcorr-compare",
+    quiet: QuietOption = False,
+) -> None:
+    """Compare every layer in file A with every layer in file B (or A with itself).
+
+    Rows of every array are samples and must pair up across files. Writes the
+    result (JSON + CSV, reloadable with featcorr.load) and one heatmap PNG per
+    measure into --out, and prints each matrix unless --quiet.
+    """
+    from ..compare import compare_activations
+    from ..io import load_activations
+
+    measures = tuple(measure) if measure else ("linear_cka",)
+    acts_a = load_activations(a)
+    acts_b = load_activations(b) if b is not None else None
+    result = compare_activations(acts_a, acts_b, measures=measures, progress=not quiet, pool=pool)
+    files = write_result(result, Path(out), measures)
+    if not quiet:
+        show_result(result, measures, files)
+
+
+def write_result(result, out: Path, measures: tuple[str, ...]) -> list[Path]:
+    """Save ``result`` (JSON + CSV) and one heatmap PNG per measure into ``out``; return the PNG paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..errors import FeatcorrError
+
+    if out.exists() and not out.is_dir():
+        raise FeatcorrError(f"--out {str(out)!r} is an existing file, not a directory; pass a directory path.")
+    result.save(out)
+    pngs = []
+    for name in dict.fromkeys(measures):
+        fig = result.plot(name)
+        path = out / f"{name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        plt.close(fig)
+        pngs.append(path)
+    return pngs
+
+
+def show_result(result, measures: tuple[str, ...], files: list[Path]) -> None:
+    """Print each measure's matrix as a table, then the files written."""
+    from rich.console import Console
+
+    from ._render import matrix_table
+
+    console = Console()
+    for name in dict.fromkeys(measures):
+        console.print(matrix_table(result.matrix(name), title=name))
+    written = sorted({str(p) for p in files} | {str(p) for p in files[0].parent.iterdir()}) if files else []
+    console.print("wrote: " + ", ".join(written), highlight=False, soft_wrap=True)

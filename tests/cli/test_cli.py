@@ -1,0 +1,191 @@
+"""featcorr CLI through typer's CliRunner: help, measures, compare on real files, bad input -> exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import featcorr as fc
+from featcorr.cli import app
+
+from ..conftest import ref_linear_cka
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def two_files(tmp_path, rng):
+    """Activations of two 'models' on the same 60 samples, saved as .npz."""
+    x = rng.normal(size=(60, 5))
+    a = {"fc1": x @ rng.normal(size=(5, 8)), "relu1": np.maximum(x @ rng.normal(size=(5, 6)), 0) + 1.0}
+    b = {
+        "conv": rng.normal(size=(60, 2, 3, 3)) + x[:, :1, None, None],
+        "head": np.tanh(x @ rng.normal(size=(5, 4))) + 0.1 * rng.normal(size=(60, 4)),
+        "out": x[:, :3] + 0.5 * rng.normal(size=(60, 3)),
+    }
+    np.savez(tmp_path / "a.npz", **a)
+    np.savez(tmp_path / "b.npz", **b)
+    return tmp_path / "a.npz", tmp_path / "b.npz", a, b
+
+
+def test_help_lists_the_commands():
+    res = invoke("--help")
+    assert res.exit_code == 0, res.output
+    for cmd in ("compare", "measures", "demo"):
+        assert cmd in res.stdout
+
+
+def test_no_arguments_shows_help_and_usage_exit_code():
+    res = invoke()
+    assert "Usage" in res.output
+    assert res.exit_code == 2  # click's code for missing command, same as our bad-input code
+
+
+def test_version():
+    res = invoke("--version")
+    assert res.exit_code == 0
+    assert res.stdout.strip() == f"featcorr {fc.__version__}"
+
+
+def test_measures_lists_every_registered_measure():
+    res = runner.invoke(app, ["measures"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    for name in fc.measures()["name"]:
+        assert name in res.stdout
+    assert "similarity" in res.stdout
+
+
+def test_compare_two_files_writes_result_matching_reference(two_files, tmp_path):
+    pa, pb, a, b = two_files
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["compare", str(pa), str(pb), "--out", str(out)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert {"result.json", "linear_cka.csv", "values.csv", "linear_cka.png"} <= {p.name for p in out.iterdir()}
+    assert (out / "linear_cka.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    matrix = pd.read_csv(out / "linear_cka.csv", index_col=0)
+    assert list(matrix.index) == ["fc1", "relu1"] and list(matrix.columns) == ["conv", "head", "out"]
+    for la, xa in a.items():
+        for lb, xb in b.items():
+            want = ref_linear_cka(xa, xb.reshape(len(xb), -1))
+            assert matrix.loc[la, lb] == pytest.approx(want, rel=1e-10, abs=1e-12), (la, lb)
+    loaded = fc.load(out)
+    np.testing.assert_array_equal(loaded.matrix("linear_cka").to_numpy(), matrix.to_numpy())
+    # the printed table shows every layer and the values to 3 decimals
+    for name in ("fc1", "relu1", "conv", "head", "out"):
+        assert name in res.stdout
+    assert f"{matrix.loc['fc1', 'out']:.3f}" in res.stdout
+    assert res.stderr == ""
+
+
+def test_compare_one_file_is_self_comparison(two_files, tmp_path):
+    pa, _, a, _ = two_files
+    out = tmp_path / "self"
+    res = invoke("compare", pa, "--out", out, "--quiet")
+    assert res.exit_code == 0, res.output
+    m = fc.load(out).matrix("linear_cka")
+    assert list(m.index) == list(m.columns) == ["fc1", "relu1"]
+    np.testing.assert_allclose(np.diag(m.to_numpy()), 1.0, rtol=1e-12)
+    assert m.loc["fc1", "relu1"] == pytest.approx(ref_linear_cka(a["fc1"], a["relu1"]), rel=1e-10)
+
+
+def test_quiet_prints_nothing_but_writes_files(two_files, tmp_path):
+    pa, pb, _, _ = two_files
+    res = invoke("compare", pa, pb, "--out", tmp_path / "q", "-q")
+    assert res.exit_code == 0
+    assert res.stdout == "" and res.stderr == ""
+    assert (tmp_path / "q" / "linear_cka.png").exists()
+
+
+def test_pool_mean_changes_conv_layer_only(two_files, tmp_path):
+    pa, pb, a, b = two_files
+    res = invoke("compare", pa, pb, "--pool", "mean", "--out", tmp_path / "m", "-q")
+    assert res.exit_code == 0, res.output
+    m = fc.load(tmp_path / "m").matrix()
+    assert m.loc["fc1", "conv"] == pytest.approx(ref_linear_cka(a["fc1"], b["conv"].mean(axis=(2, 3))), rel=1e-10)
+
+
+def test_repeated_measure_is_computed_once(two_files, tmp_path):
+    pa, pb, _, _ = two_files
+    res = invoke("compare", pa, pb, "-m", "linear_cka", "--measure", "linear_cka", "--out", tmp_path / "r", "-q")
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "r" / "result.json").read_text())
+    assert doc["measures"] == ["linear_cka"]
+
+
+def test_npy_and_pt_inputs(tmp_path, rng):
+    x = rng.normal(size=(40, 6))
+    np.save(tmp_path / "enc.npy", x)
+    torch.save({"dec": torch.from_numpy(x @ rng.normal(size=(6, 3)))}, tmp_path / "b.pt")
+    res = invoke("compare", tmp_path / "enc.npy", tmp_path / "b.pt", "--out", tmp_path / "o", "-q")
+    assert res.exit_code == 0, res.output
+    m = fc.load(tmp_path / "o").matrix()
+    assert m.shape == (1, 1) and m.index[0] == "enc" and m.columns[0] == "dec"
+
+
+# ---- bad input: one line on stderr, exit code 2, no traceback --------------------------------------------
+
+
+def _bad(res, pattern: str) -> None:
+    assert res.exit_code == 2, (res.exit_code, res.output)
+    assert "Traceback" not in res.output
+    assert res.stdout == ""
+    import re
+
+    assert re.search(pattern, res.stderr), res.stderr
+
+
+def test_missing_file(tmp_path):
+    _bad(invoke("compare", tmp_path / "nope.npz"), r"featcorr compare: error: .*nope\.npz' does not exist")
+
+
+def test_unknown_extension(tmp_path):
+    (tmp_path / "a.csv").write_text("1,2\n3,4\n")
+    _bad(invoke("compare", tmp_path / "a.csv"), r"unknown file type '\.csv'")
+
+
+def test_corrupt_file(tmp_path):
+    (tmp_path / "a.npz").write_bytes(b"garbage" * 20)
+    _bad(invoke("compare", tmp_path / "a.npz"), r"could not read .* as a \.npz file")
+
+
+def test_non_numeric_array(tmp_path, rng):
+    np.savez(tmp_path / "a.npz", fc=rng.normal(size=(5, 2)), names=np.array(list("abcde")))
+    _bad(invoke("compare", tmp_path / "a.npz"), r"array 'names' .* not real numeric")
+
+
+def test_unknown_measure(two_files):
+    pa, pb, _, _ = two_files
+    _bad(invoke("compare", pa, pb, "-m", "linear_ckaa"), r"unknown measure 'linear_ckaa'.*Did you mean 'linear_cka'")
+
+
+def test_unknown_pool(two_files):
+    pa, pb, _, _ = two_files
+    _bad(invoke("compare", pa, pb, "--pool", "max"), r"pool='max' is not supported; choose one of 'flatten'")
+
+
+def test_mismatched_samples(tmp_path, rng):
+    np.savez(tmp_path / "a.npz", x=rng.normal(size=(30, 3)))
+    np.savez(tmp_path / "b.npz", y=rng.normal(size=(31, 3)))
+    _bad(invoke("compare", tmp_path / "a.npz", tmp_path / "b.npz", "-q"), r"30.*31|31.*30")
+
+
+def test_nan_in_activations(tmp_path, rng):
+    x = rng.normal(size=(20, 3))
+    x[4, 1] = np.nan
+    np.savez(tmp_path / "a.npz", x=x)
+    _bad(invoke("compare", tmp_path / "a.npz", "-q"), r"NaN")
+
+
+def test_out_is_an_existing_file(two_files, tmp_path):
+    pa, pb, _, _ = two_files
+    (tmp_path / "taken").write_text("x")
+    _bad(invoke("compare", pa, pb, "--out", tmp_path / "taken", "-q"), r"taken' .*not a directory")

@@ -1,0 +1,106 @@
+"""Wu et al.'s neuron-level measures: maxcorr/mincorr pair scores, rankings, linreg, lincca."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import featcorr as fc
+from featcorr.errors import ConstantFeatureError, FeatcorrError, NotEnoughSamplesError, UnknownOptionError
+from featcorr.measures import maxcorr_from, neuron_ranking
+from featcorr.stats import Moments
+
+
+def _corr(X, Y):
+    p = X.shape[1]
+    return np.corrcoef(X, Y, rowvar=False)[:p, p:]
+
+
+def _models(rng, n=300):
+    Z = rng.normal(size=(n, 6))
+    X = Z @ rng.normal(size=(6, 8)) + 0.5 * rng.normal(size=(n, 8))
+    A = np.column_stack([X[:, 0] + 0.1 * rng.normal(size=n), rng.normal(size=(n, 4))])  # knows neuron 0 well
+    B = np.column_stack([X[:, 1] + 0.1 * rng.normal(size=n), X[:, 0] - 0.5 * rng.normal(size=n), rng.normal(size=(n, 2))])
+    return X, A, B
+
+
+def test_maxcorr_pair_score_matches_corrcoef(rng):
+    X, A, _ = _models(rng)
+    want = np.abs(_corr(X, A)).max(axis=1).mean()
+    assert fc.similarity(X, A, measure="maxcorr") == pytest.approx(want, abs=1e-12)
+    assert fc.similarity(X, A, measure="mincorr") == pytest.approx(want, abs=1e-12)  # same pair score
+    assert fc.similarity(A, X, measure="maxcorr") == pytest.approx(np.abs(_corr(A, X)).max(axis=1).mean(), abs=1e-12)
+    assert abs(fc.similarity(A, X, measure="maxcorr") - want) > 1e-3  # asymmetric
+
+
+@pytest.mark.parametrize("method", ["maxcorr", "mincorr"])
+def test_rankings_match_corrcoef(rng, method):
+    X, A, B = _models(rng)
+    frame = neuron_ranking(X, {"A": A, "B": B}, method=method)
+    sA, sB = np.abs(_corr(X, A)).max(axis=1), np.abs(_corr(X, B)).max(axis=1)
+    np.testing.assert_allclose(frame["A"], sA, atol=1e-12)
+    np.testing.assert_allclose(frame["B"], sB, atol=1e-12)
+    score = np.maximum(sA, sB) if method == "maxcorr" else np.minimum(sA, sB)
+    np.testing.assert_allclose(frame["score"], score, atol=1e-12)
+    assert frame["rank"].tolist() == (np.argsort(np.argsort(-score, kind="stable")) + 1).tolist()
+
+
+def test_maxcorr_and_mincorr_rank_differently(rng):
+    X, A, B = _models(rng)
+    r_max = neuron_ranking(X, [A, B], method="maxcorr")["rank"]
+    r_min = neuron_ranking(X, [A, B], method="mincorr")["rank"]
+    assert set(r_max.iloc[:2]) == {1, 2}  # neurons 0 and 1 each have a near copy somewhere
+    assert r_min.iloc[0] == 1  # neuron 0 is reproduced by both A and B
+    assert r_min.iloc[1] > 2
+    assert list(neuron_ranking(X, [A, B])["m0"]) == list(neuron_ranking(X, {"m0": A, "x": B})["m0"])
+
+
+@pytest.mark.parametrize("method", ["maxlinreg", "minlinreg"])
+def test_linreg_scores_match_lstsq(rng, method):
+    X, A, B = _models(rng)
+    frame = neuron_ranking(X, {"A": A, "B": B}, method=method)
+
+    def r(target, design):  # sqrt of in-sample OLS R^2 with intercept
+        D = np.column_stack([np.ones(len(design)), design])
+        resid = target - D @ np.linalg.lstsq(D, target, rcond=None)[0]
+        return np.sqrt(1 - (resid**2).sum(0) / ((target - target.mean(0)) ** 2).sum(0))
+
+    np.testing.assert_allclose(frame["A"], r(X, A), atol=1e-10)
+    np.testing.assert_allclose(frame["B"], r(X, B), atol=1e-10)
+    agg = np.maximum if method == "maxlinreg" else np.minimum
+    np.testing.assert_allclose(frame["score"], agg(r(X, A), r(X, B)), atol=1e-10)
+
+
+def test_invariances(rng):
+    X, A, _ = _models(rng)
+    base = fc.similarity(X, A, measure="maxcorr")
+    s = rng.uniform(0.1, 10, X.shape[1]) * rng.choice([-1, 1], X.shape[1])
+    perm = rng.permutation(A.shape[1])
+    assert fc.similarity(X * s + 3.0, A[:, perm], measure="maxcorr") == pytest.approx(base, abs=1e-12)
+    lc = fc.similarity(X, A, measure="lincca")
+    assert fc.similarity(X * np.abs(s) - 1.0, A[:, perm], measure="lincca") == pytest.approx(lc, abs=1e-9)
+
+
+def test_streaming_equals_whole(rng):
+    X, A, _ = _models(rng)
+    whole = Moments().update({"x": X, "a": A}).finalize()
+    m = Moments()
+    for lo in range(0, 300, 29):
+        m.update({"x": X[lo : lo + 29] + 0.0, "a": A[lo : lo + 29]})
+    assert maxcorr_from(m.finalize(), "x", "a") == pytest.approx(maxcorr_from(whole, "x", "a"), abs=1e-13)
+
+
+def test_bad_inputs(rng):
+    X, A, _ = _models(rng, n=40)
+    Xd = X.copy()
+    Xd[:, 3] = 0.0
+    with pytest.raises(ConstantFeatureError, match=r"units \[3\]"):
+        fc.similarity(Xd, A, measure="maxcorr")
+    with pytest.raises(UnknownOptionError, match="method='avgcorr' is not supported"):
+        neuron_ranking(X, [A], method="avgcorr")
+    with pytest.raises(FeatcorrError, match="others is empty"):
+        neuron_ranking(X, {})
+    with pytest.raises(NotEnoughSamplesError, match="trivially perfect"):
+        neuron_ranking(X, [rng.normal(size=(40, 45))], method="maxlinreg")
+    with pytest.raises(fc.FeatcorrError, match="40 samples but others\\['m0'\\] has 39"):
+        neuron_ranking(X, [A[:-1]])

@@ -413,16 +413,20 @@ def _labels(order: list[str], acts: Mapping[str, Any]) -> list[str]:
     return [label for base in order for label in by_base.get(base, [])]
 
 
+def _pooled(t: torch.Tensor, pool: str, name: str, caller: str) -> torch.Tensor:
+    """2-D view of one activation; mean pooling sums in float64 (float32 means lose ~1e-7)."""
+    if pool == "mean" and t.ndim > 2:
+        t = t.to(torch.float64)
+    return reshape_activation(t, pool=pool, name=name, caller=caller)
+
+
 def _reshape(acts: Mapping[str, torch.Tensor], prefix: str, side: str, pool: str, caller: str) -> dict[str, torch.Tensor]:
-    return {
-        prefix + label: reshape_activation(t, pool=pool, name=f"layer {label!r} of {side}", caller=caller)
-        for label, t in acts.items()
-    }
+    return {prefix + label: _pooled(t, pool, f"layer {label!r} of {side}", caller) for label, t in acts.items()}
 
 
 def _reshape_one(t: torch.Tensor, display: tuple[str, str], pool: str, caller: str) -> torch.Tensor:
     name, side = display
-    return reshape_activation(t, pool=pool, name=f"{side or 'acts'}[{name!r}]", caller=caller)
+    return _pooled(t, pool, f"{side or 'acts'}[{name!r}]", caller)
 
 
 def _activation_side(acts: Any, arg: str, caller: str) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ Each family lives in its own module and registers its measures on import.
 from . import _cka  # noqa: F401  (registers linear_cka)
 from ._api import cka, measures, similarity, unit_correlation
 from ._cka import linear_cka_from
+from ._kernel_cka import minibatch_cka_from
 from ._cca import (
     CanonicalCorrelations,
     RankDeficiencyWarning,
@@ -18,6 +19,9 @@ from ._cca import (
 from ._procrustes import procrustes_from, shape_metric_from
 from ._neuron import RANKING_METHODS, lincca_from, maxcorr_from, neuron_ranking, neuron_scores_from
 from ._correlation import unit_correlation_from
+from ._rsa import compare_rdms, deconfounded_rsa, deconfounded_rsa_from, rdm, rsa, rsa_from
+from ._knn import mutual_knn, mutual_knn_from
+from ._stochastic import gaussian_shape_distance, stochastic_shape_distance, stochastic_shape_from
 from ._registry import MeasureSpec, get_measure, measure_names, register
 from ._significance import SignificanceResult, bootstrap_distribution, permutation_null, significance
 
@@ -31,6 +35,7 @@ __all__ = [
     "unit_correlation",
     "measures",
     "linear_cka_from",
+    "minibatch_cka_from",
     "CanonicalCorrelations",
     "RankDeficiencyWarning",
     "canonical_correlations",
@@ -46,6 +51,17 @@ __all__ = [
     "neuron_ranking",
     "RANKING_METHODS",
     "unit_correlation_from",
+    "rdm",
+    "compare_rdms",
+    "rsa",
+    "rsa_from",
+    "deconfounded_rsa",
+    "deconfounded_rsa_from",
+    "mutual_knn",
+    "mutual_knn_from",
+    "stochastic_shape_distance",
+    "gaussian_shape_distance",
+    "stochastic_shape_from",
     "MeasureSpec",
     "register",
     "get_measure",

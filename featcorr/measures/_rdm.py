@@ -1,0 +1,161 @@
+"""Representational dissimilarity matrices (RDMs) and their comparisons, as torch float64.
+
+RDMs are built from one Gram matrix (a GEMM), comparisons read the upper
+triangle (N = n(n-1)/2 entries) and rank it with one sort: no loop over
+pairs anywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._validation import check_option
+from ..errors import ConstantFeatureError, NotEnoughSamplesError, ShapeError
+from ._rank import average_ranks, kendall_tau_a
+
+__all__ = [
+    "RDM_METHODS",
+    "COMPARISONS",
+    "RANK_COMPARISONS",
+    "rdm_matrix",
+    "upper",
+    "compare_rdm_matrices",
+    "compare_vectors",
+]
+
+#: RDM methods: entry (i, j) of the RDM of rows x_i, x_j of an (n, p) array.
+#: ``"correlation"``: 1 - Pearson r(x_i, x_j) across features (rsatoolbox ``"correlation"``);
+#: ``"cosine"``: 1 - cos(x_i, x_j) (scipy ``pdist(metric="cosine")``);
+#: ``"euclidean"``: ||x_i - x_j|| (scipy ``pdist(metric="euclidean")``);
+#: ``"sq_euclidean"``: ||x_i - x_j||^2;
+#: ``"sq_euclidean_per_feature"``: ||x_i - x_j||^2 / p (what rsatoolbox calls ``"euclidean"``).
+RDM_METHODS = ("correlation", "cosine", "euclidean", "sq_euclidean", "sq_euclidean_per_feature")
+
+#: RDM comparisons (rsatoolbox name in brackets): ``"spearman"`` ['spearman'],
+#: ``"pearson"`` ['corr'], ``"kendall_tau_a"`` ['tau-a'], ``"rho_a"`` ['rho-a'],
+#: ``"cosine"`` ['cosine'], ``"whitened_cosine"`` ['cosine_cov' without sigma_k],
+#: ``"whitened_pearson"`` ['corr_cov' without sigma_k].
+COMPARISONS = ("spearman", "pearson", "kendall_tau_a", "rho_a", "cosine", "whitened_cosine", "whitened_pearson")
+
+#: Comparisons that only use the ranks of the dissimilarities.
+RANK_COMPARISONS = ("spearman", "kendall_tau_a", "rho_a")
+
+
+def rdm_matrix(X: torch.Tensor, method: str = "correlation", *, name: str = "X", caller: str = "rdm") -> torch.Tensor:
+    """(n, n) float64 RDM with an exact zero diagonal of the rows of a 2-D float64 tensor."""
+    check_option(method, RDM_METHODS, name="rdm", caller=caller)
+    n, p = X.shape
+    if method in ("correlation", "cosine"):
+        Z = X - X.mean(dim=1, keepdim=True) if method == "correlation" else X
+        norms = torch.linalg.vector_norm(Z, dim=1)  # (n,)
+        dead = torch.nonzero(norms == 0).flatten()
+        if dead.numel():
+            what = "constant across features (zero variance)" if method == "correlation" else "all zero"
+            raise ConstantFeatureError(
+                f"{caller}: {dead.numel()} row(s) of {name} are {what}, e.g. rows {dead[:5].tolist()}, so the "
+                f"{method} distance to them is 0/0. Drop those samples or use rdm='euclidean'."
+            )
+        Z = Z / norms[:, None]
+        D = 1.0 - Z @ Z.T
+    else:
+        Z = X - X.mean(dim=0, keepdim=True)  # distances are translation invariant; centring saves digits
+        sq = (Z * Z).sum(dim=1)
+        D = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
+        # the Gram identity can round an exact 0 to about -1e-16 * ||x||^2; distances are >= 0
+        D.clamp_(min=0.0)
+        if method == "euclidean":
+            D.sqrt_()
+        elif method == "sq_euclidean_per_feature":
+            D /= p
+    D.fill_diagonal_(0.0)
+    return 0.5 * (D + D.T)  # exactly symmetric
+
+
+def upper(D: torch.Tensor) -> torch.Tensor:
+    """Upper triangle (i < j) of a square matrix, row by row (scipy ``squareform`` order), shape (n(n-1)/2,)."""
+    n = D.shape[0]
+    mask = torch.ones(n, n, dtype=torch.bool, device=D.device).triu_(1)
+    return D[mask]
+
+
+def _pearson(a: torch.Tensor, b: torch.Tensor, *, what: tuple[str, str], caller: str) -> float:
+    a = a - a.mean()
+    b = b - b.mean()
+    sa = float(torch.dot(a, a))
+    sb = float(torch.dot(b, b))
+    for s, w in ((sa, what[0]), (sb, what[1])):
+        if not s > 0.0:
+            raise ConstantFeatureError(
+                f"{caller}: {w} is constant (every entry equal), so its correlation is 0/0; the representation "
+                "does not distinguish the samples. Use comparison='kendall_tau_a' (defined as 0 then) or drop it."
+            )
+    return float(torch.dot(a, b)) / math.sqrt(sa * sb)
+
+
+def _cosine(a: torch.Tensor, b: torch.Tensor, *, what: tuple[str, str], caller: str) -> float:
+    sa = float(torch.dot(a, a))
+    sb = float(torch.dot(b, b))
+    for s, w in ((sa, what[0]), (sb, what[1])):
+        if not s > 0.0:
+            raise ConstantFeatureError(
+                f"{caller}: {w} is all zero (every sample identical), so its cosine is 0/0; use a rank comparison "
+                "or drop that representation."
+            )
+    return float(torch.dot(a, b)) / math.sqrt(sa * sb)
+
+
+def compare_vectors(
+    a: torch.Tensor, b: torch.Tensor, method: str, *, what: tuple[str, str] = ("RDM 1", "RDM 2"), caller: str
+) -> float:
+    """Compare two 1-D float64 vectors of RDM entries with a non-whitened comparison."""
+    N = a.shape[0]
+    if N < 2:
+        raise NotEnoughSamplesError(
+            f"{caller}: the RDMs have {N} entr{'y' if N == 1 else 'ies'}; comparing them needs at least 3 samples "
+            "(3 pairs)."
+        )
+    if method == "pearson":
+        return _pearson(a, b, what=what, caller=caller)
+    if method == "cosine":
+        return _cosine(a, b, what=what, caller=caller)
+    if method == "kendall_tau_a":
+        return kendall_tau_a(a, b)
+    ra, rb = average_ranks(a), average_ranks(b)
+    if method == "spearman":
+        return _pearson(ra, rb, what=what, caller=caller)
+    if method == "rho_a":
+        mid = (N + 1) / 2.0
+        return 12.0 * float(torch.dot(ra - mid, rb - mid)) / (float(N) ** 3 - N)
+    raise ShapeError(f"{caller}: comparison {method!r} needs the RDM matrices, not vectors.")
+
+
+def _double_centred(D: torch.Tensor) -> torch.Tensor:
+    """G = -1/2 H D H (the second-moment matrix an RDM of squared distances implies)."""
+    G = -0.5 * D
+    G = G - G.mean(dim=0, keepdim=True)
+    return G - G.mean(dim=1, keepdim=True)
+
+
+def compare_rdm_matrices(
+    D1: torch.Tensor, D2: torch.Tensor, method: str = "spearman", *, what: tuple[str, str] = ("RDM 1", "RDM 2"),
+    caller: str = "compare_rdms",
+) -> float:
+    """Compare two (n, n) RDMs (zero diagonal, symmetric) with any of :data:`COMPARISONS`."""
+    check_option(method, COMPARISONS, name="comparison", caller=caller)
+    if D1.shape[0] < 3:
+        raise NotEnoughSamplesError(
+            f"{caller}: found RDMs over {D1.shape[0]} sample(s) while a minimum of 3 is required (an RDM over n "
+            "samples has n(n-1)/2 entries); pass more samples."
+        )
+    if method in ("whitened_cosine", "whitened_pearson"):
+        if method == "whitened_pearson":  # rsatoolbox 'corr_cov': centre the RDM vector first, diagonal stays 0
+            D1 = D1 - upper(D1).mean()
+            D2 = D2 - upper(D2).mean()
+            D1.fill_diagonal_(0.0)
+            D2.fill_diagonal_(0.0)
+        G1, G2 = _double_centred(D1), _double_centred(D2)
+        # rsatoolbox stacks [sqrt(2) * off-diagonal, diagonal]: the Frobenius inner product of the full matrices
+        return _cosine(G1.reshape(-1), G2.reshape(-1), what=what, caller=caller)
+    return compare_vectors(upper(D1), upper(D2), method, what=what, caller=caller)

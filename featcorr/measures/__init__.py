@@ -16,6 +16,7 @@ from ._cca import (
     svcca_from,
 )
 from ._procrustes import procrustes_from, shape_metric_from
+from ._predictivity import DEFAULT_ALPHAS, linear_predictivity_from
 from ._neuron import RANKING_METHODS, lincca_from, maxcorr_from, neuron_ranking, neuron_scores_from
 from ._correlation import unit_correlation_from
 from ._rsa import compare_rdms, deconfounded_rsa, deconfounded_rsa_from, rdm, rsa, rsa_from
@@ -43,6 +44,8 @@ __all__ = [
     "pwcca_from",
     "procrustes_from",
     "shape_metric_from",
+    "linear_predictivity_from",
+    "DEFAULT_ALPHAS",
     "maxcorr_from",
     "lincca_from",
     "neuron_scores_from",

@@ -8,6 +8,7 @@ into a frozen snapshot that measures read.
 from ._base import Statistic
 from ._engine import StatisticSet
 from ._moments import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB, Moments, MomentsSnapshot, moments_flops
+from ._fold_moments import FoldMoments, FoldMomentsSnapshot, fold_of_rows
 from ._reservoir import Reservoir, ReservoirSnapshot
 
 __all__ = [
@@ -18,6 +19,9 @@ __all__ = [
     "DEFAULT_MAX_FEATURES",
     "DEFAULT_MAX_MEMORY_GB",
     "moments_flops",
+    "FoldMoments",
+    "FoldMomentsSnapshot",
+    "fold_of_rows",
     "Reservoir",
     "ReservoirSnapshot",
 ]

@@ -1,0 +1,545 @@
+"""Per-batch unbiased HSIC terms of every pair of feature blocks, summed over batches.
+
+``MinibatchHSIC`` computes, for each incoming batch of m rows, the unbiased
+HSIC estimate (Song et al. 2012, eq. 5) between every pair of blocks
+(layers), linear or RBF kernel, and adds them to a float64 (L x L) sum with
+the batch count. Minibatch CKA (Nguyen, Raghu & Kornblith 2021) is the ratio
+of the averaged terms. Merging is a sum, hence exact.
+
+Per batch, for the linear kernel: each block is centred on its batch mean
+(unbiased linear HSIC is exactly invariant to a mean shift, so this only
+protects digits), its Gram K = X X^T is written into one stacked buffer with
+the diagonal zeroed, and all pair inner products tr(K~_a K~_b) come from ONE
+matrix product of the stacked, flattened Grams. Only the upper block-triangle
+of each symmetric Gram is computed (about 3/4 of the flops). The row sums of
+K~ need no n x n pass: with centred X they are -||x_i||^2.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .._validation import check_finite
+from ..errors import (
+    ConstantFeatureError,
+    EmptyStatisticError,
+    NotEnoughSamplesError,
+    ShapeError,
+    StatisticMismatchError,
+    UnknownLayerError,
+    UnknownOptionError,
+    close_matches_hint,
+)
+from ._base import Statistic, _freeze, normalize_batch
+
+__all__ = ["MinibatchHSIC", "MinibatchHSICSnapshot", "MIN_BATCH_ROWS"]
+
+#: Fewest rows a batch needs for the unbiased HSIC estimator (its 1/(m(m-3)) factor).
+MIN_BATCH_ROWS = 4
+
+_KERNELS = ("linear", "rbf")
+_GEMM_DTYPES = ("float64", "float32")
+
+
+class MinibatchHSIC(Statistic):
+    """Sums over batches of the unbiased HSIC of every pair of blocks (linear or RBF kernel).
+
+    Parameters
+    ----------
+    kernel : {"linear", "rbf"}, default="linear"
+        Kernel of the Gram matrices. RBF: K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2)).
+    pairs : "all", "self", ("cross", names_a, names_b) or iterable of (name_a, name_b), default="all"
+        Block pairs the caller will read. Every pair of blocks is computed
+        anyway: all pairs come from one (L x m^2) x (m^2 x L) product whose
+        cost is small next to the Grams. Names are checked against the first
+        batch.
+    bandwidth : float or mapping {block: float}, optional
+        RBF only: sigma of each block's kernel, fixed for the whole stream
+        (each batch would otherwise use a different kernel, and the averaged
+        terms would not estimate one HSIC). Default ``None``: set from the
+        *first* batch by Kornblith's convention, sigma^2 = threshold^2 x the
+        median of that batch's full m x m matrix of squared distances
+        (zeros included). Shards merged later must use the same bandwidths:
+        pass them explicitly (e.g. from a :class:`Reservoir` sample).
+    threshold : float, default=1.0
+        RBF only: fraction of the median distance used when ``bandwidth`` is None.
+    batch_size : int, optional
+        When set, each ``update`` is split into consecutive chunks of this many
+        rows, each one HSIC batch (the array entry points use this). Default:
+        every ``update`` is one batch.
+    blocks : sequence of str, optional
+        Accumulate only these blocks of each batch.
+    gemm_dtype : {"float64", "float32"}, default="float64"
+        Precision of the Gram products of the *centred* batch. Sums are
+        always float64. ``"float32"`` is about twice as fast (relative error
+        of each term about 1e-6).
+
+    Notes
+    -----
+    Unbiased HSIC of one batch of m rows, with K~ and L~ the Grams with zeroed
+    diagonals (Song et al. 2012, eq. 5):
+
+    HSIC_u = [tr(K~ L~) + (1'K~1)(1'L~1) / ((m-1)(m-2)) - 2/(m-2) 1'K~L~1] / (m(m-3)).
+
+    Batches with fewer than 4 rows have no unbiased estimate: they are
+    *skipped* and counted (``n_skipped_batches``, ``n_skipped_rows`` in the
+    snapshot), so a loader whose last batch has 1-3 rows still works; use
+    ``drop_last=True`` to avoid them. Unequal batches: every usable batch's
+    term is unbiased whatever its size, and each batch counts once in the
+    average (as in Nguyen et al. and pytorch-cka); a smaller last batch only
+    adds variance.
+
+    References
+    ----------
+    .. [1] Song, Smola, Gretton, Bedo, Borgwardt, "Feature Selection via
+       Dependence Maximization", JMLR 13, 2012 (eq. 5).
+    .. [2] Nguyen, Raghu, Kornblith, "Do Wide and Deep Networks Learn the Same
+       Things?", ICLR 2021, arXiv:2010.15327.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from featcorr.stats import MinibatchHSIC
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(100, 5))
+    >>> s = MinibatchHSIC(batch_size=25).update({"x": X, "y": X @ rng.normal(size=(5, 3))}).finalize()
+    >>> s.n_batches, s.hsic("x", "y") > 0
+    (4, True)
+    """
+
+    kind = "minibatch_hsic"
+
+    def __init__(
+        self,
+        kernel: str = "linear",
+        *,
+        pairs: Any = "all",
+        bandwidth: float | Mapping[str, float] | None = None,
+        threshold: float = 1.0,
+        batch_size: int | None = None,
+        blocks: Sequence[str] | None = None,
+        gemm_dtype: str = "float64",
+    ) -> None:
+        if kernel not in _KERNELS:
+            raise UnknownOptionError(f"MinibatchHSIC: kernel={kernel!r} is not supported; choose one of {_KERNELS}.")
+        if gemm_dtype not in _GEMM_DTYPES:
+            raise UnknownOptionError(
+                f"MinibatchHSIC: gemm_dtype={gemm_dtype!r} is not supported; choose one of {_GEMM_DTYPES}."
+            )
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < MIN_BATCH_ROWS
+        ):
+            raise UnknownOptionError(
+                f"MinibatchHSIC: batch_size must be an int >= {MIN_BATCH_ROWS} (unbiased HSIC needs 4 rows), "
+                f"got {batch_size!r}."
+            )
+        if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and threshold > 0):
+            raise UnknownOptionError(f"MinibatchHSIC: threshold must be a positive number, got {threshold!r}.")
+        if kernel == "linear" and bandwidth is not None:
+            raise UnknownOptionError(
+                "MinibatchHSIC: bandwidth is an RBF option but kernel='linear'; drop bandwidth or use kernel='rbf'."
+            )
+        self.kernel = kernel
+        self.pairs = _check_pairs(pairs)
+        self.bandwidth = _check_bandwidth(bandwidth)
+        self.threshold = float(threshold)
+        self.batch_size = batch_size
+        self.only = None if blocks is None else tuple(str(b) for b in blocks)
+        self.gemm_dtype = gemm_dtype
+        self._reset()
+
+    def _reset(self) -> None:
+        self.widths: dict[str, int] = {}
+        self.sigma: dict[str, float] = {}  # RBF bandwidth (sigma) per block, fixed for the stream
+        self.H: torch.Tensor | None = None  # (L, L) float64 sum over batches of HSIC_u
+        self.ss: torch.Tensor | None = None  # (L,) float64 sum of centred squares (detects constant blocks)
+        self.n_batches = 0
+        self.n_rows = 0
+        self.n_skipped_batches = 0
+        self.n_skipped_rows = 0
+
+    def config(self) -> dict[str, Any]:
+        bw = self.bandwidth if not isinstance(self.bandwidth, dict) else sorted(self.bandwidth.items())
+        return {
+            "kernel": self.kernel,
+            "pairs": self.pairs,
+            "bandwidth": bw,
+            "threshold": self.threshold,
+            "batch_size": self.batch_size,
+            "blocks": self.only,
+            "gemm_dtype": self.gemm_dtype,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> MinibatchHSIC:
+        if state.get("class") != cls.__name__:
+            raise StatisticMismatchError(
+                f"{cls.__name__}.from_state_dict: the state belongs to {state.get('class')!r}, not {cls.__name__}."
+            )
+        cfg = dict(state["config"])
+        if isinstance(cfg.get("bandwidth"), (list, tuple)):
+            cfg["bandwidth"] = dict(cfg["bandwidth"])
+        return cls(**cfg).load_state_dict(state)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        other = type(self).from_state_dict(state)
+        self.__dict__.update(other.__dict__)
+
+    @property
+    def blocks(self) -> list[str]:
+        """Block names in accumulation order (empty before the first update)."""
+        return list(self.widths)
+
+    # ----------------------------------------------------------------- update
+    def update(self, batch: Any = None, /, **blocks: Any) -> MinibatchHSIC:
+        """Add one batch (or, with ``batch_size``, consecutive chunks of it): ``{name: (m, p) array}``."""
+        data = normalize_batch(batch, blocks, caller="MinibatchHSIC.update")
+        if self.only is not None:
+            missing = [b for b in self.only if b not in data]
+            if missing:
+                raise ShapeError(
+                    f"MinibatchHSIC.update: the batch lacks block(s) {missing} this statistic accumulates "
+                    f"(batch blocks: {list(data)})."
+                )
+            data = {b: data[b] for b in self.only}
+        widths = {k: int(v.shape[1]) for k, v in data.items()}
+        if not self.widths:
+            self._setup(widths, next(iter(data.values())).device)
+        elif widths != self.widths:
+            self._raise_block_mismatch(widths)
+        for name, t in data.items():
+            check_finite(t, name=f"block {name!r}", caller="MinibatchHSIC.update")
+        n = next(iter(data.values())).shape[0]
+        step = self.batch_size or n
+        for lo in range(0, n, step):
+            self._one_batch({k: v[lo : lo + step] for k, v in data.items()})
+        return self
+
+    def _setup(self, widths: Mapping[str, int], device: torch.device) -> None:
+        names = list(widths)
+        wanted = _pair_names(self.pairs)
+        unknown = sorted(x for x in wanted if x not in widths)
+        if unknown:
+            raise UnknownLayerError(
+                f"MinibatchHSIC: pairs name block(s) {unknown} that the batch does not carry (blocks: {names})."
+            )
+        if isinstance(self.bandwidth, dict):
+            lacking = [b for b in names if b not in self.bandwidth]
+            if lacking:
+                raise UnknownOptionError(
+                    f"MinibatchHSIC: bandwidth gives no value for block(s) {lacking}; pass one float for all "
+                    "blocks or a value for every block."
+                )
+        self.widths = dict(widths)
+        L = len(names)
+        self.H = torch.zeros(L, L, dtype=torch.float64, device=device)
+        self.ss = torch.zeros(L, dtype=torch.float64, device=device)
+
+    def _raise_block_mismatch(self, widths: Mapping[str, int]) -> None:
+        missing = [b for b in self.widths if b not in widths]
+        extra = [b for b in widths if b not in self.widths]
+        changed = {b: (self.widths[b], widths[b]) for b in widths if b in self.widths and self.widths[b] != widths[b]}
+        raise ShapeError(
+            "MinibatchHSIC.update: this batch's blocks differ from the first batch's: "
+            + (f"missing {missing}; " if missing else "")
+            + (f"unexpected {extra}; " if extra else "")
+            + (f"feature counts changed {changed} (before, now); " if changed else "")
+            + "every batch must carry the same blocks with the same number of features."
+        )
+
+    def _one_batch(self, data: Mapping[str, torch.Tensor]) -> None:
+        m = next(iter(data.values())).shape[0]
+        if m < MIN_BATCH_ROWS:
+            self.n_skipped_batches += 1
+            self.n_skipped_rows += m
+            return
+        dev = self.H.device
+        gd = torch.float64 if self.gemm_dtype == "float64" else torch.float32
+        names = list(self.widths)
+        L = len(names)
+        d = torch.empty(L, m, dtype=torch.float64, device=dev)  # ||x_i - mean||^2 per block
+        centred = []
+        for i, name in enumerate(names):
+            x = data[name].to(device=dev, dtype=torch.float64)
+            x = x - x.mean(dim=0)
+            d[i] = torch.einsum("ij,ij->i", x, x)
+            centred.append(x if gd == torch.float64 else x.to(gd))
+        self.ss += d.sum(dim=1)
+        if self.kernel == "linear":
+            tr = _hollow_gram_products(centred, d.to(gd)).to(torch.float64)  # (L, L) tr(K~_a K~_b)
+            r = -d  # row sums of K~ for centred X: K 1 = 0, minus the diagonal
+        else:
+            if not self.sigma:
+                self._set_bandwidths(names, centred, d)
+            tr, r = self._rbf_terms(names, centred, d)
+        s = r.sum(dim=1)  # (L,) totals 1'K~1
+        num = tr + torch.outer(s, s) / ((m - 1) * (m - 2)) - (2.0 / (m - 2)) * (r @ r.T)
+        self.H += num / (m * (m - 3))
+        self.n_batches += 1
+        self.n_rows += m
+
+    def _set_bandwidths(self, names: list[str], centred: list[torch.Tensor], d: torch.Tensor) -> None:
+        if self.bandwidth is not None:
+            bw = self.bandwidth
+            self.sigma = {b: float(bw[b] if isinstance(bw, dict) else bw) for b in names}
+            return
+        for i, name in enumerate(names):
+            x = centred[i].to(torch.float64)
+            sq = (d[i][:, None] + d[i][None, :] - 2.0 * (x @ x.T)).clamp_(min=0.0)
+            sq.fill_diagonal_(0.0)
+            med = _median(sq.flatten())  # Kornblith: full matrix, zeros included, numpy's median
+            if not med > 0:
+                raise ConstantFeatureError(
+                    f"MinibatchHSIC: the median squared distance of block {name!r} in the first batch is 0 (more "
+                    "than half of its row pairs coincide, e.g. a constant or mostly dead layer), so the RBF "
+                    "bandwidth cannot be set from it; pass bandwidth= explicitly."
+                )
+            self.sigma[name] = self.threshold * math.sqrt(med)
+
+    def _rbf_terms(
+        self, names: list[str], centred: list[torch.Tensor], d: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        m = d.shape[1]
+        L = len(names)
+        G = torch.empty(L, m, m, dtype=centred[0].dtype, device=d.device)
+        for i, name in enumerate(names):
+            x = centred[i]
+            di = d[i].to(x.dtype)
+            torch.mm(x, x.T, out=G[i])
+            G[i].mul_(-2.0).add_(di[:, None]).add_(di[None, :]).clamp_(min=0.0)  # squared distances
+            G[i].mul_(-1.0 / (2.0 * self.sigma[name] ** 2)).exp_()
+            G[i].fill_diagonal_(0.0)  # hollow: zero the diagonal in place (never K - torch.diag(K))
+        flat = G.reshape(L, m * m)
+        tr = (flat @ flat.T).to(torch.float64)
+        r = G.sum(dim=2, dtype=torch.float64)
+        return tr, r
+
+    # ------------------------------------------------------------------ merge
+    def merge(self, other: MinibatchHSIC) -> MinibatchHSIC:
+        """Add another statistic's sums (same options, blocks and bandwidths): exact."""
+        self._check_mergeable(other)
+        if other.n_batches == 0 and other.n_skipped_batches == 0:
+            return self
+        if not self.widths:
+            return self.load_state_dict(other.state_dict())
+        if other.widths != self.widths:
+            raise StatisticMismatchError(
+                f"MinibatchHSIC.merge: block names/widths differ ({self.widths} vs {other.widths}); "
+                "every shard must accumulate the same layers."
+            )
+        if self.kernel == "rbf" and self.sigma and other.sigma and self.sigma != other.sigma:
+            raise StatisticMismatchError(
+                f"MinibatchHSIC.merge: the shards used different RBF bandwidths ({self.sigma} vs {other.sigma}): "
+                "each set them from its own first batch. Pass bandwidth= explicitly (one value per block) to "
+                "every shard."
+            )
+        if other.H is not None:
+            self.H += other.H.to(self.H.device)
+            self.ss += other.ss.to(self.ss.device)
+        if not self.sigma:
+            self.sigma = dict(other.sigma)
+        self.n_batches += other.n_batches
+        self.n_rows += other.n_rows
+        self.n_skipped_batches += other.n_skipped_batches
+        self.n_skipped_rows += other.n_skipped_rows
+        return self
+
+    # --------------------------------------------------------------- finalize
+    def finalize(self) -> MinibatchHSICSnapshot:
+        """Frozen snapshot of the mean HSIC terms; raises when no batch of >= 4 rows was seen."""
+        if self.n_batches == 0:
+            extra = (
+                f" {self.n_skipped_batches} batch(es) with {self.n_skipped_rows} row(s) in total were skipped "
+                f"because each had fewer than {MIN_BATCH_ROWS} rows."
+                if self.n_skipped_batches
+                else ""
+            )
+            raise (NotEnoughSamplesError if self.n_skipped_batches else EmptyStatisticError)(
+                "MinibatchHSIC.finalize: no batch with at least 4 rows was accumulated, so there is no unbiased "
+                f"HSIC estimate.{extra} Use batches of at least 4 rows (e.g. batch_size=256)."
+            )
+        return MinibatchHSICSnapshot(
+            kernel=self.kernel,
+            widths=dict(self.widths),
+            sigma=dict(self.sigma),
+            H_=self.H / self.n_batches,
+            ss_=self.ss.clone(),
+            n_batches=self.n_batches,
+            n_rows=self.n_rows,
+            n_skipped_batches=self.n_skipped_batches,
+            n_skipped_rows=self.n_skipped_rows,
+        )
+
+    # ------------------------------------------------------------ state dict
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "class": type(self).__name__,
+            "config": self.config(),
+            "widths": list(self.widths.items()),
+            "sigma": sorted(self.sigma.items()),
+            "H": None if self.H is None else self.H.clone(),
+            "ss": None if self.ss is None else self.ss.clone(),
+            "counts": [self.n_batches, self.n_rows, self.n_skipped_batches, self.n_skipped_rows],
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> MinibatchHSIC:
+        if state.get("class") != type(self).__name__ or _freeze(state.get("config")) != _freeze(self.config()):
+            raise StatisticMismatchError(
+                f"MinibatchHSIC.load_state_dict: the state was saved with {state.get('class')} "
+                f"{state.get('config')}, not this statistic's {self.config()}."
+            )
+        self._reset()
+        self.widths = {str(k): int(v) for k, v in state["widths"]}
+        self.sigma = {str(k): float(v) for k, v in state["sigma"]}
+        if state["H"] is not None:
+            self.H = torch.as_tensor(state["H"], dtype=torch.float64).clone()
+            self.ss = torch.as_tensor(state["ss"], dtype=torch.float64).clone()
+        self.n_batches, self.n_rows, self.n_skipped_batches, self.n_skipped_rows = (int(c) for c in state["counts"])
+        return self
+
+    def __repr__(self) -> str:
+        return f"MinibatchHSIC(kernel={self.kernel!r}, n_batches={self.n_batches}, blocks={self.widths})"
+
+
+@dataclass(frozen=True, eq=False)
+class MinibatchHSICSnapshot:
+    """Frozen result of :class:`MinibatchHSIC`: mean unbiased HSIC of every block pair.
+
+    Attributes
+    ----------
+    n_batches, n_rows : int
+        Batches (of >= 4 rows) and rows used.
+    n_skipped_batches, n_skipped_rows : int
+        Batches of 1-3 rows left out (no unbiased estimate exists for them).
+    sigma : dict
+        RBF bandwidth (sigma) used for each block; empty for the linear kernel.
+    """
+
+    kernel: str
+    widths: dict[str, int]
+    sigma: dict[str, float]
+    H_: torch.Tensor
+    ss_: torch.Tensor
+    n_batches: int
+    n_rows: int
+    n_skipped_batches: int
+    n_skipped_rows: int
+
+    @property
+    def blocks(self) -> list[str]:
+        """Block names in accumulation order."""
+        return list(self.widths)
+
+    def _i(self, name: str) -> int:
+        if name not in self.widths:
+            raise UnknownLayerError(
+                f"no block named {name!r} in these HSIC terms (blocks: {list(self.widths)})."
+                + close_matches_hint(name, self.widths)
+            )
+        return list(self.widths).index(name)
+
+    def hsic(self, a: str, b: str) -> float:
+        """Mean over batches of the unbiased HSIC of blocks ``a`` and ``b`` (can be negative)."""
+        return float(self.H_[self._i(a), self._i(b)])
+
+    def matrix(self) -> torch.Tensor:
+        """(L, L) float64 mean HSIC terms, rows and columns in :attr:`blocks` order."""
+        return self.H_.clone()
+
+    def sum_of_squares(self, name: str) -> float:
+        """Sum over used batches of the batch-centred squares of block ``name`` (0 iff constant in every batch)."""
+        return float(self.ss_[self._i(name)])
+
+
+# ---------------------------------------------------------------------------
+def _hollow_gram_products(xs: list[torch.Tensor], d: torch.Tensor) -> torch.Tensor:
+    """(L, L) matrix of tr(K~_a K~_b) for K_a = X_a X_a^T with zeroed diagonal, via one stacked product.
+
+    The rows are split into two halves; only the blocks (1,1), (2,2) and (1,2)
+    of each symmetric Gram are computed, and the off-diagonal block counts twice.
+    """
+    L = len(xs)
+    m = xs[0].shape[0]
+    dtype, dev = xs[0].dtype, xs[0].device
+    if m < 64:  # small batches: one full Gram each
+        G = torch.empty(L, m, m, dtype=dtype, device=dev)
+        for i, x in enumerate(xs):
+            torch.mm(x, x.T, out=G[i])
+            G[i].diagonal().zero_()
+        flat = G.reshape(L, -1)
+        return flat @ flat.T
+    h = m // 2
+    sizes = (h, m - h)
+    n_diag = h * h + (m - h) * (m - h)
+    D = torch.empty(L, n_diag, dtype=dtype, device=dev)  # diagonal blocks, flattened
+    O = torch.empty(L, h * (m - h), dtype=dtype, device=dev)  # off-diagonal block, flattened
+    for i, x in enumerate(xs):
+        x1, x2 = x[:h], x[h:]
+        b11 = D[i, : h * h].view(h, h)
+        b22 = D[i, h * h :].view(sizes[1], sizes[1])
+        torch.mm(x1, x1.T, out=b11)
+        torch.mm(x2, x2.T, out=b22)
+        b11.diagonal().zero_()
+        b22.diagonal().zero_()
+        torch.mm(x1, x2.T, out=O[i].view(h, sizes[1]))
+    out = D @ D.T
+    out.addmm_(O, O.T, alpha=2.0)
+    return out
+
+
+def _median(t: torch.Tensor) -> float:
+    """Median as numpy defines it (mean of the two middle values for an even count)."""
+    k = t.numel()
+    hi = float(torch.kthvalue(t, k // 2 + 1).values)
+    return hi if k % 2 else 0.5 * (hi + float(torch.kthvalue(t, k // 2).values))
+
+
+def _check_pairs(pairs: Any) -> Any:
+    if isinstance(pairs, str):
+        if pairs not in ("all", "self"):
+            raise UnknownOptionError(
+                f"MinibatchHSIC: pairs={pairs!r} is not supported; use 'all', 'self', ('cross', names_a, names_b) "
+                "or a list of (name_a, name_b) pairs."
+            )
+        return pairs
+    if isinstance(pairs, tuple) and len(pairs) == 3 and pairs[0] == "cross":
+        return ("cross", tuple(str(a) for a in pairs[1]), tuple(str(b) for b in pairs[2]))
+    try:
+        return tuple((str(a), str(b)) for a, b in pairs)
+    except (TypeError, ValueError):
+        raise UnknownOptionError(
+            f"MinibatchHSIC: could not read pairs={pairs!r}; use 'all', 'self', ('cross', names_a, names_b) "
+            "or a list of (name_a, name_b) pairs."
+        ) from None
+
+
+def _pair_names(pairs: Any) -> set[str]:
+    if isinstance(pairs, str):
+        return set()
+    if pairs and pairs[0] == "cross":
+        return set(pairs[1]) | set(pairs[2])
+    return {x for p in pairs for x in p}
+
+
+def _check_bandwidth(bw: Any) -> Any:
+    if bw is None:
+        return None
+    if isinstance(bw, Mapping):
+        out = {}
+        for k, v in bw.items():
+            out[str(k)] = _positive(v, f"bandwidth[{k!r}]")
+        return out
+    return _positive(bw, "bandwidth")
+
+
+def _positive(v: Any, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise UnknownOptionError(
+            f"MinibatchHSIC: {name} must be a positive finite number (the RBF sigma), got {v!r}."
+        )
+    return float(v)

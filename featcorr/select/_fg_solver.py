@@ -1,0 +1,233 @@
+"""Feature Gradients' data pass and optimisation loop (Sheth & Fusi), on chunks of rows.
+
+Data come as a re-iterable of (X_chunk, y_chunk) tensor pairs, so the same
+code serves arrays in memory (chunks are views) and DataLoaders too large for
+memory. Pass 1 accumulates float64 column means/variances (and the D x D
+co-moments for D <= 4096) to z-score X and divide it by the top singular value
+of Z / sqrt(N); then every epoch re-batches the chunks into minibatches of
+``batch_size`` rows (the last partial batch is dropped, as NNI does) and takes
+one clipped Adam step per batch on the relaxed objective.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ConstantFeatureError, FeatcorrError, NotEnoughSamplesError, ShapeError
+from ._learnability import SLE_COEFFICIENTS, BatchWorkspace
+
+__all__ = ["FGData", "fit_feature_gradients", "data_statistics", "iter_batches"]
+
+_MAX_DENSE_D = 4096
+
+
+@dataclass
+class FGData:
+    """Preprocessing statistics of a data stream (float64)."""
+
+    n: int
+    mean: torch.Tensor  # (D,)
+    scale: torch.Tensor  # (D,) divide centred columns by this (std * sv1, or sv1)
+    y_mean: float
+    y_std: float
+    classes: np.ndarray | None
+
+
+def data_statistics(
+    chunks: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    *,
+    preprocess: str,
+    classification: bool,
+    device: torch.device,
+) -> FGData:
+    """One float64 pass: n, means, stds, top singular value of the standardised data, y statistics."""
+    n = 0
+    mean = None
+    m2 = None
+    cov = None
+    y_sum = 0.0
+    y_sq = 0.0
+    classes: set = set()
+    for xb, yb in chunks():
+        xb = xb.to(device=device, dtype=torch.float64)
+        yb = yb.to(device=device, dtype=torch.float64).reshape(-1)
+        nb = xb.shape[0]
+        if nb == 0:
+            continue
+        mb = xb.mean(0)
+        cb = xb - mb
+        if mean is None:
+            D = xb.shape[1]
+            mean = torch.zeros(D, dtype=torch.float64, device=device)
+            m2 = torch.zeros(D, dtype=torch.float64, device=device)
+            if D <= _MAX_DENSE_D:
+                cov = torch.zeros(D, D, dtype=torch.float64, device=device)
+        elif xb.shape[1] != mean.shape[0]:
+            raise ShapeError(
+                f"FeatureGradients: a chunk has {xb.shape[1]} features but earlier chunks had {mean.shape[0]}."
+            )
+        tot = n + nb
+        delta = mb - mean
+        if cov is not None:
+            cov += cb.T @ cb + torch.outer(delta, delta) * (n * nb / tot)
+        m2 += (cb * cb).sum(0) + delta * delta * (n * nb / tot)
+        mean += delta * (nb / tot)
+        n = tot
+        if classification:
+            classes.update(np.unique(yb.cpu().numpy()).tolist())
+        else:
+            y_sum += float(yb.sum())
+            y_sq += float((yb * yb).sum())
+    if mean is None or n < 2:
+        raise NotEnoughSamplesError(f"FeatureGradients: the data hold {n} sample(s); at least 2 are required.")
+    std = (m2 / (n - 1)).sqrt()
+    if preprocess == "zscore":
+        std = torch.where(std > 0, std, torch.ones_like(std))
+    else:
+        std = torch.ones_like(std)
+    # top singular value of Z / sqrt(n), Z the centred (and z-scored) data
+    if cov is not None:
+        c = cov / torch.outer(std, std) / n
+        sv1 = float(torch.linalg.eigvalsh(c)[-1].clamp_min(0.0).sqrt())
+    else:
+        sv1 = _power_sv1(chunks, mean, std, n, device)
+    if not sv1 > 0:
+        raise ConstantFeatureError("FeatureGradients: every feature is constant; nothing can be selected.")
+    if classification:
+        cl = np.array(sorted(classes))
+        return FGData(n, mean, std * sv1, 0.0, 1.0, cl)
+    y_mean = y_sum / n
+    y_var = (y_sq - n * y_mean * y_mean) / (n - 1)
+    if not y_var > 0:
+        raise ConstantFeatureError("FeatureGradients: the target y is constant; nothing can be learned from it.")
+    return FGData(n, mean, std * sv1, y_mean, float(np.sqrt(y_var)), None)
+
+
+def _power_sv1(chunks, mean, std, n, device, n_iter: int = 50) -> float:
+    """Top singular value of the standardised data / sqrt(n) by power iteration over passes."""
+    g = torch.Generator(device="cpu").manual_seed(0)
+    v = torch.randn(mean.shape[0], generator=g, dtype=torch.float64).to(device)
+    v /= v.norm()
+    lam = 0.0
+    for _ in range(n_iter):
+        w = torch.zeros_like(v)
+        for xb, _yb in chunks():
+            z = (xb.to(device=device, dtype=torch.float64) - mean) / std
+            w += z.T @ (z @ v)
+        new = float(w.norm())
+        if new == 0:
+            return 0.0
+        v = w / new
+        if abs(new - lam) <= 1e-7 * new:
+            lam = new
+            break
+        lam = new
+    return float(np.sqrt(lam / n))
+
+
+def iter_batches(
+    chunks: Iterable[tuple[torch.Tensor, torch.Tensor]], batch_size: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Re-cut a stream of chunks into batches of exactly ``batch_size`` rows; drop the remainder."""
+    bx: list[torch.Tensor] = []
+    by: list[torch.Tensor] = []
+    have = 0
+    for xb, yb in chunks:
+        yb = yb.reshape(-1)
+        start = 0
+        while start < xb.shape[0]:
+            take = min(batch_size - have, xb.shape[0] - start)
+            bx.append(xb[start : start + take])
+            by.append(yb[start : start + take])
+            have += take
+            start += take
+            if have == batch_size:
+                yield (bx[0], by[0]) if len(bx) == 1 else (torch.cat(bx), torch.cat(by))
+                bx, by, have = [], [], 0
+
+
+def fit_feature_gradients(
+    epoch_chunks: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    stats: FGData,
+    *,
+    n_features_in: int,
+    order: int,
+    penalty: float,
+    batch_size: int,
+    n_epochs: int,
+    learning_rate: float,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, int]:
+    """Optimise the relaxed subset x (D,) and return (x, number of steps taken)."""
+    D = n_features_in
+    x = torch.zeros(D, dtype=dtype, device=device)
+    adam_m = torch.zeros_like(x)
+    adam_v = torch.zeros_like(x)
+    w = penalty / (penalty + 1.0)
+    mean = stats.mean.to(device=device, dtype=dtype)
+    scale = stats.scale.to(device=device, dtype=dtype)
+    classes = None if stats.classes is None else torch.as_tensor(stats.classes, dtype=dtype, device=device)
+    ws = BatchWorkspace(batch_size, D, order, SLE_COEFFICIENTS[order], dtype=dtype, device=device)
+    xbuf = torch.empty(batch_size, D, dtype=dtype, device=device)
+    steps = 0
+    for epoch in range(n_epochs):
+        for xb, yb in iter_batches(epoch_chunks(epoch), batch_size):
+            torch.sub(xb.to(device=device, dtype=dtype), mean, out=xbuf)
+            xbuf.div_(scale)
+            yb = yb.to(device=device, dtype=dtype)
+            targets: list[tuple[torch.Tensor, float]] = []
+            if classes is None:
+                if torch.unique(yb).numel() < 2:
+                    continue
+                targets.append(((yb - stats.y_mean) / stats.y_std, 1.0))
+            elif classes.numel() == 2:
+                if torch.unique(yb).numel() < 2:
+                    continue
+                targets.append((torch.where(yb == classes[1], 1.0, -1.0).to(dtype), 1.0))
+            else:
+                present = torch.unique(yb)
+                for c in classes:
+                    yc = torch.where(yb == c, 1.0, -1.0).to(dtype)
+                    if torch.unique(yc).numel() < 2:
+                        continue
+                    targets.append((yc, 1.0 / present.numel()))
+                if not targets:
+                    continue
+            with torch.no_grad():
+                s = torch.sigmoid(2.0 * x)
+                ws.set_batch(xbuf, s)
+                grad_s = torch.zeros_like(s)
+                for yt, weight in targets:
+                    z, dz = ws.value_and_grad(yt)
+                    grad_s += weight * ((1.0 - w) * _dloss_dz(z, classes is None) * dz + w / D)
+                g = grad_s * 2.0 * s * (1.0 - s)
+                if not bool(torch.isfinite(g).all()):
+                    raise FeatcorrError(
+                        "FeatureGradients: the gradient became NaN/inf; use dtype='float64' or a smaller batch_size."
+                    )
+                # clip the gradient norm to 1 (as torch.nn.utils.clip_grad_norm_), then one Adam step
+                # (torch.optim.Adam defaults: betas 0.9, 0.999, eps 1e-8), written out to stay light
+                g = g * min(1.0, 1.0 / (float(g.norm()) + 1e-6))
+                steps += 1
+                adam_m.mul_(0.9).add_(g, alpha=0.1)
+                adam_v.mul_(0.999).addcmul_(g, g, value=0.001)
+                step_size = learning_rate / (1.0 - 0.9**steps)
+                denom = (adam_v / (1.0 - 0.999**steps)).sqrt_().add_(1e-8)
+                x.addcdiv_(adam_m, denom, value=-step_size)
+    return x, steps
+
+
+def _dloss_dz(z: torch.Tensor, regression: bool) -> torch.Tensor:
+    """d loss / d z: -1 for 1 - z; for 0.5 (1 - sqrt(clip(z, 0, 1))) NNI's surrogate +-1e-2 outside [0, 1]."""
+    if regression:
+        return -torch.ones_like(z)
+    if z < 0:
+        return torch.full_like(z, 1e-2)
+    if z > 1:
+        return torch.full_like(z, -1e-2)
+    return -0.25 / (z.sqrt() + 1e-8)

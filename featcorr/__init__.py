@@ -15,6 +15,12 @@ from ._version import __version__
 from .errors import FeatcorrError
 from .measures import cka, measures, significance, similarity, unit_correlation
 
+# Eager, not lazy: featcorr.compare is both a subpackage and a function. Once anything imports the
+# subpackage, Python binds featcorr.compare to the module, which a lazy __getattr__ can never undo
+# (fc.compare(...) would raise "'module' object is not callable"). Importing it here rebinds the
+# name to the function after the subpackage is loaded. Cost: ~10 ms.
+from .compare import ComparisonResult, compare, compare_activations, load  # noqa: E402
+
 __all__ = [
     "__version__",
     "FeatcorrError",
@@ -31,10 +37,6 @@ __all__ = [
 ]
 
 _LAZY = {
-    "compare": ("featcorr.compare", "compare"),
-    "load": ("featcorr.compare", "load"),
-    "ComparisonResult": ("featcorr.compare", "ComparisonResult"),
-    "compare_activations": ("featcorr.compare", "compare_activations"),
 }
 
 

@@ -145,6 +145,9 @@ def compare(
     engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
     needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
     _check_extra_blocks(plan_measures, caller)
+    _check_model(model_a, "model_a", caller)
+    if model_b is not None:
+        _check_model(model_b, "model_b", caller)
     dev = _resolve_device(device, model_a, caller)
     check_model_device(model_a, dev, which="model_a", caller=caller)
     two = model_b is not None
@@ -391,6 +394,14 @@ def _check_extra_blocks(plan_measures: list, caller: str) -> None:
                 f"{caller}: measure {name!r} needs block(s) {unknown}, which compare cannot supply (it supplies "
                 f"{INPUT_BLOCK!r}); compute it with its array function instead."
             )
+
+
+def _check_model(model: Any, which: str, caller: str) -> None:
+    if not isinstance(model, torch.nn.Module):
+        raise FeatcorrError(
+            f"{caller}: {which} must be a torch.nn.Module, got {type(model).__name__}; for activations already "
+            "in memory use featcorr.compare_activations."
+        )
 
 
 def _resolve_device(device: Any, model: Any, caller: str) -> torch.device:

@@ -38,5 +38,9 @@ __all__ = ["app", "command", "main"]
 
 
 def main() -> None:
-    """Entry point of the ``featcorr`` console script."""
+    """Run the ``featcorr`` command line (the console script's entry point).
+
+    Exit codes: 0 on success, 2 on bad input (a
+    :class:`featcorr.errors.FeatcorrError`, or a usage error), 1 on a bug.
+    """
     app()

@@ -31,10 +31,28 @@ OutOption = Annotated[str, typer.Option("--out", "-o", help="Directory to write 
 
 
 def command(name: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``fn`` as ``featcorr <name>``; a FeatcorrError prints its message to stderr and exits 2.
+    """Decorator registering a function as the subcommand ``featcorr <name>``.
 
-    ``kwargs`` go to :meth:`typer.Typer.command` (``help``, ``no_args_is_help``, ...).
-    The undecorated function is returned, so it stays callable from Python.
+    Parameters
+    ----------
+    name : str
+        Subcommand name, e.g. ``"select"``.
+    **kwargs
+        Passed to :meth:`typer.Typer.command` (``help``, ``no_args_is_help``, ...).
+
+    Returns
+    -------
+    callable
+        A decorator that registers ``fn`` on :data:`app` and returns ``fn``
+        unchanged (still callable from Python, where errors propagate).
+
+    Notes
+    -----
+    In the command line, any :class:`featcorr.errors.FeatcorrError` raised by
+    the command prints ``featcorr <name>: error: <message>`` on stderr and
+    exits with code 2, without a traceback; other exceptions are bugs and
+    keep their traceback. Tested in tests/cli/test_cli.py and
+    tests/cli/test_subprocess.py.
     """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:

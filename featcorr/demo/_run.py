@@ -158,7 +158,7 @@ def run_demo(
 
 
 class _progress:
-    """A transient rich Progress, or None under ``quiet``."""
+    """A transient rich Progress on stderr, or None under ``quiet`` or when stderr is not a terminal."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
@@ -167,9 +167,15 @@ class _progress:
     def __enter__(self):
         if self.quiet:
             return None
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=True)
+        console = Console(stderr=True)
+        if not console.is_terminal:  # no bar in logs and pipes
+            return None
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
+        )
         self.progress.__enter__()
         return self.progress
 

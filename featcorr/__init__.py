@@ -34,9 +34,15 @@ __all__ = [
     "load",
     "ComparisonResult",
     "compare_activations",
+    "select",
+    "dependence",
+    "dependence_test",
 ]
 
 _LAZY = {
+    "select": ("featcorr.select", None),
+    "dependence": ("featcorr.select", "dependence"),
+    "dependence_test": ("featcorr.select", "dependence_test"),
 }
 
 
@@ -45,7 +51,7 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         module, attr = _LAZY[name]
-        value = getattr(importlib.import_module(module), attr)
+        value = importlib.import_module(module) if attr is None else getattr(importlib.import_module(module), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'featcorr' has no attribute {name!r}")

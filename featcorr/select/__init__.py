@@ -1,0 +1,21 @@
+"""Feature selection with a target: dependence scores and scikit-learn selectors.
+
+``Rank`` keeps the features most dependent on y; ``MRMR`` adds a redundancy
+penalty. All selectors are scikit-learn transformers (``SelectorMixin``)
+built on :class:`featcorr.select.BaseSelector`. :func:`dependence` and
+:func:`dependence_test` give one score (and permutation p-value) per feature;
+the ``*_score`` functions plug the same scores into
+``sklearn.feature_selection.SelectKBest``.
+"""
+
+from ._base import BaseSelector
+from ._dependence_api import DependenceTest, dependence, dependence_test
+from ._rank import Rank
+
+__all__ = [
+    "BaseSelector",
+    "Rank",
+    "dependence",
+    "dependence_test",
+    "DependenceTest",
+]

@@ -90,10 +90,12 @@ def _residual(d: torch.Tensor, d0: torch.Tensor, *, name: str, caller: str) -> t
     dc = d - d.mean()
     s00 = float(torch.dot(d0, d0))
     r = dc - (float(torch.dot(dc, d0)) / s00) * d0
-    if not float(torch.dot(r, r)) > 0.0:
+    # a residual below 1e-10 of the centred RDM is rounding of an exact affine relation (R^2 = 1)
+    if not float(torch.dot(r, r)) > 1e-20 * float(torch.dot(dc, dc)):
         raise ConstantFeatureError(
-            f"{caller}: the RDM of {name} is an exact affine function of the confounder's RDM, so nothing is left "
-            "after deconfounding (residual 0); the deconfounded similarity is 0/0. Compare other layers or use rsa."
+            f"{caller}: the RDM of {name} is an affine function of the confounder's RDM (R^2 = 1 up to rounding), "
+            "so nothing is left after deconfounding; the deconfounded similarity is 0/0. Compare other layers or "
+            "use rsa."
         )
     return r
 

@@ -10,11 +10,13 @@ the ``*_score`` functions plug the same scores into
 
 from ._base import BaseSelector
 from ._dependence_api import DependenceTest, dependence, dependence_test
+from ._mrmr import MRMR
 from ._rank import Rank
 
 __all__ = [
     "BaseSelector",
     "Rank",
+    "MRMR",
     "dependence",
     "dependence_test",
     "DependenceTest",

@@ -47,25 +47,18 @@ def compare_command(
 
 
 def write_result(result, out: Path, measures: tuple[str, ...]) -> list[Path]:
-    """Save ``result`` (JSON + CSV) and one heatmap PNG per measure into ``out``; return the PNG paths."""
-    import matplotlib
+    """Save ``result`` (JSON + CSV) and one heatmap PNG per measure into ``out``; return every path written."""
+    import json
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..errors import FeatcorrError
-
-    if out.exists() and not out.is_dir():
-        raise FeatcorrError(f"--out {str(out)!r} is an existing file, not a directory; pass a directory path.")
     result.save(out)
-    pngs = []
+    csvs = json.loads((out / "result.json").read_text())["files"].values()
+    files = [out / "result.json", *(out / name for name in csvs), out / "values.csv"]
     for name in dict.fromkeys(measures):
-        fig = result.plot(name)
+        fig = result.plot(name)  # a matplotlib Figure, never shown
         path = out / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
-        plt.close(fig)
-        pngs.append(path)
-    return pngs
+        files.append(path)
+    return files
 
 
 def show_result(result, measures: tuple[str, ...], files: list[Path]) -> None:
@@ -75,7 +68,12 @@ def show_result(result, measures: tuple[str, ...], files: list[Path]) -> None:
     from ._render import matrix_table
 
     console = Console()
+    from ..measures import get_measure
+
+    n = result.metadata.get("n_samples")
     for name in dict.fromkeys(measures):
-        console.print(matrix_table(result.matrix(name), title=name))
-    written = sorted({str(p) for p in files} | {str(p) for p in files[0].parent.iterdir()}) if files else []
-    console.print("wrote: " + ", ".join(written), highlight=False, soft_wrap=True)
+        spec = get_measure(name)
+        header = f"{name}: {spec.kind} in {spec.value_range}" + ("" if n is None else f", {n} samples")
+        console.print(header, style="bold", highlight=False)
+        console.print(matrix_table(result.matrix(name), title=None))
+    console.print("wrote: " + ", ".join(str(p) for p in files), highlight=False, soft_wrap=True)

@@ -7,7 +7,7 @@ from typing import Any
 __all__ = ["matrix_table", "frame_table"]
 
 
-def matrix_table(matrix: Any, *, title: str, digits: int = 3) -> Any:
+def matrix_table(matrix: Any, *, title: str | None, digits: int = 3) -> Any:
     """A rich Table of a (rows x columns) pandas DataFrame of floats; row labels in the first column."""
     from rich.table import Table
 

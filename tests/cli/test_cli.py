@@ -83,6 +83,9 @@ def test_compare_two_files_writes_result_matching_reference(two_files, tmp_path)
     for name in ("fc1", "relu1", "conv", "head", "out"):
         assert name in res.stdout
     assert f"{matrix.loc['fc1', 'out']:.3f}" in res.stdout
+    assert "linear_cka: similarity in [0, 1], 60 samples" in res.stdout
+    written = [out / n for n in ("result.json", "linear_cka.csv", "values.csv", "linear_cka.png")]
+    assert "wrote: " + ", ".join(map(str, written)) in res.stdout
     assert res.stderr == ""
 
 

@@ -6,7 +6,7 @@ Each family lives in its own module and registers its measures on import.
 from . import _cka  # noqa: F401  (registers linear_cka)
 from ._api import cka, measures, similarity, unit_correlation
 from ._cka import linear_cka_from
-from ._kernel_cka import minibatch_cka_from
+from ._kernel_cka import debiased_cka_from, minibatch_cka_from, rbf_cka_from
 from ._cca import (
     CanonicalCorrelations,
     RankDeficiencyWarning,
@@ -37,6 +37,8 @@ __all__ = [
     "measures",
     "linear_cka_from",
     "minibatch_cka_from",
+    "debiased_cka_from",
+    "rbf_cka_from",
     "CanonicalCorrelations",
     "RankDeficiencyWarning",
     "canonical_correlations",

@@ -9,6 +9,7 @@ from ._base import Statistic
 from ._engine import StatisticSet
 from ._moments import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB, Moments, MomentsSnapshot, moments_flops
 from ._fold_moments import FoldMoments, FoldMomentsSnapshot, fold_of_rows
+from ._kernel_moments import DebiasedMoments, DebiasedMomentsSnapshot
 from ._minibatch_hsic import MinibatchHSIC, MinibatchHSICSnapshot
 from ._reservoir import Reservoir, ReservoirSnapshot
 
@@ -23,6 +24,8 @@ __all__ = [
     "FoldMoments",
     "FoldMomentsSnapshot",
     "fold_of_rows",
+    "DebiasedMoments",
+    "DebiasedMomentsSnapshot",
     "MinibatchHSIC",
     "MinibatchHSICSnapshot",
     "Reservoir",

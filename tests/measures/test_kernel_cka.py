@@ -8,10 +8,11 @@ from scipy.stats import ortho_group
 
 import featcorr as fc
 from featcorr.errors import ConstantFeatureError, NotEnoughSamplesError, UnknownOptionError
-from featcorr.measures import minibatch_cka_from
-from featcorr.stats import MinibatchHSIC
+from featcorr.measures import debiased_cka_from, minibatch_cka_from, rbf_cka_from
+from featcorr.stats import DebiasedMoments, MinibatchHSIC, Reservoir
 
-from ..kernel_oracles import gram_linear, gram_rbf, hsic_song
+from ..kernel_oracles import cka as kcka
+from ..kernel_oracles import gram_linear, gram_rbf, hsic_song, sq_distances
 
 
 def _pair(rng, n=240, offset=3.0):
@@ -106,3 +107,126 @@ def test_minibatch_cka_bad_inputs(rng):
     Z[0] = Z[4] = 1.0
     with pytest.raises(NotEnoughSamplesError, match=r"self-HSIC estimate of block 'Y' is .*<= 0"):
         fc.similarity(X[:8], Z, measure="minibatch_cka", batch_size=4)
+
+
+# --------------------------------------------------------------- debiased_cka
+def _debiased_cases(rng):
+    yield "related", *_pair(rng, n=150)
+    yield "n<p", rng.normal(size=(30, 200)) + 10, rng.normal(size=(30, 120))
+    low = rng.normal(size=(80, 2)) @ rng.normal(size=(2, 20))
+    yield "rank-deficient", low, low[:, :4] + 0.1 * rng.normal(size=(80, 4))
+    yield "n=4", rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+
+
+def test_debiased_cka_matches_kornblith_unbiased_gram_formula(rng):
+    for label, X, Y in _debiased_cases(rng):
+        want = kcka(gram_linear(X), gram_linear(Y), debiased=True)
+        got = fc.similarity(X, Y, measure="debiased_cka")
+        assert got == pytest.approx(want, rel=1e-8, abs=1e-10), label
+        assert fc.cka(X, Y, debiased=True) == got
+
+
+def test_debiased_cka_streaming_and_merge_equal_one_pass(rng):
+    X, Y = _pair(rng, n=300, offset=200.0)
+    whole = fc.similarity(X, Y, measure="debiased_cka")
+    s = DebiasedMoments()
+    for lo in range(0, 300, 37):
+        s.update({"x": X[lo : lo + 37], "y": Y[lo : lo + 37]})
+    assert debiased_cka_from(s.finalize(), "x", "y") == pytest.approx(whole, rel=1e-10)
+    shards = [DebiasedMoments().update({"x": X[p], "y": Y[p]}) for p in np.array_split(rng.permutation(300), 5)]
+    merged = shards[3]
+    for sh in shards[:3] + shards[4:]:
+        merged.merge(sh)
+    assert debiased_cka_from(merged.finalize(), "x", "y") == pytest.approx(whole, rel=1e-10)
+
+
+def test_debiased_cka_negative_values_come_out_negative():
+    found = 0
+    for seed in range(20):
+        r = np.random.default_rng(seed)
+        X, Y = r.normal(size=(25, 40)), r.normal(size=(25, 30))  # unrelated, p > n: plain CKA is large
+        got = fc.similarity(X, Y, measure="debiased_cka")
+        assert got == pytest.approx(kcka(gram_linear(X), gram_linear(Y), debiased=True), rel=1e-8, abs=1e-12)
+        assert fc.similarity(X, Y) > 0.5  # the bias the debiased estimate removes
+        found += got < 0
+    assert found >= 3
+
+
+def test_debiased_cka_bad_inputs(rng):
+    X, Y = _pair(rng, n=20)
+    with pytest.raises(NotEnoughSamplesError, match="minimum of 4"):
+        fc.similarity(X[:3], Y[:3], measure="debiased_cka")
+    with pytest.raises(ConstantFeatureError, match="'Y' is constant"):
+        fc.similarity(X, np.full((20, 2), 3.0), measure="debiased_cka")
+    # n=4 with one non-zero row: the U-centred self term is exactly 0 (Kornblith's formula too) -> undefined ratio
+    Z = np.array([[0.0], [0.0], [0.0], [1e3]])
+    assert hsic_song(gram_linear(Z), gram_linear(Z)) == 0.0
+    with pytest.raises(NotEnoughSamplesError, match=r"self-HSIC estimate of block 'Y' is .*<= 0"):
+        fc.similarity(X[:4], Z, measure="debiased_cka")
+
+
+# -------------------------------------------------------------------- rbf_cka
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 1.0])
+@pytest.mark.parametrize("debiased", [False, True])
+def test_rbf_cka_matches_kornblith_gram_rbf(rng, threshold, debiased):
+    X, Y = _pair(rng, n=120)
+    want = kcka(gram_rbf(X, threshold), gram_rbf(Y, threshold), debiased=debiased)
+    got = fc.similarity(X, Y, measure="rbf_cka", threshold=threshold, debiased=debiased)
+    assert got == pytest.approx(want, rel=1e-10)
+    assert fc.cka(X, Y, kernel="rbf", debiased=debiased, threshold=threshold) == got
+
+
+def test_rbf_cka_median_conventions(rng):
+    X, Y = _pair(rng, n=60)
+    D2x, D2y = sq_distances(X), sq_distances(Y)
+    iu = np.triu_indices(60, 1)
+    sig = {
+        "full_sq": (np.sqrt(np.median(D2x)), np.sqrt(np.median(D2y))),
+        "pairs_sq": (np.sqrt(np.median(D2x[iu])), np.sqrt(np.median(D2y[iu]))),
+        "pairs": (np.median(np.sqrt(D2x[iu])), np.median(np.sqrt(D2y[iu]))),
+        "full": (np.median(np.sqrt(D2x)), np.median(np.sqrt(D2y))),
+    }
+    values = {}
+    for conv, (sx, sy) in sig.items():
+        want = kcka(gram_rbf(X, sigma=0.8 * sx), gram_rbf(Y, sigma=0.8 * sy))
+        values[conv] = fc.similarity(X, Y, measure="rbf_cka", median=conv, threshold=0.8)
+        assert values[conv] == pytest.approx(want, rel=1e-10), conv
+    assert abs(values["full_sq"] - values["pairs_sq"]) > 1e-6  # the conventions really differ
+    got = fc.similarity(X, Y, measure="rbf_cka", bandwidth=2.5)
+    assert got == pytest.approx(kcka(gram_rbf(X, sigma=2.5), gram_rbf(Y, sigma=2.5)), rel=1e-10)
+
+
+def test_rbf_cka_on_reservoir_sample_is_exact_on_the_sample(rng):
+    X, Y = _pair(rng, n=400)
+    r = Reservoir(size=100, seed=3).update({"x": X[:250], "y": Y[:250]}).update({"x": X[250:], "y": Y[250:]})
+    snap = r.finalize()
+    idx = snap.index.numpy()
+    assert not snap.exact and len(idx) == 100
+    want = kcka(gram_rbf(X[idx]), gram_rbf(Y[idx]))
+    assert rbf_cka_from(snap, "x", "y") == pytest.approx(want, rel=1e-10)
+    assert fc.similarity(X, Y, measure="rbf_cka", size=100, seed=3) == pytest.approx(want, rel=1e-10)
+
+
+def test_rbf_cka_invariances(rng):
+    X, Y = _pair(rng, n=80)
+    base = fc.similarity(X, Y, measure="rbf_cka")
+    Q = ortho_group.rvs(10, random_state=5)
+    assert fc.similarity(X, 3.0 * Y @ Q + 1.0, measure="rbf_cka") == pytest.approx(base, rel=1e-9)
+    assert fc.similarity(X, X, measure="rbf_cka") == 1.0
+
+
+def test_rbf_cka_bad_inputs(rng):
+    X, Y = _pair(rng, n=20)
+    with pytest.raises(UnknownOptionError, match="median='mean'"):
+        fc.similarity(X, Y, measure="rbf_cka", median="mean")
+    with pytest.raises(UnknownOptionError, match="threshold must be a positive"):
+        fc.similarity(X, Y, measure="rbf_cka", threshold=0)
+    with pytest.raises(ConstantFeatureError, match="'Y' is constant"):
+        fc.similarity(X, np.ones((20, 3)), measure="rbf_cka")
+    Z = np.zeros((20, 2))
+    Z[:6] = rng.normal(size=(6, 2))  # 14 identical rows: 202 of 400 squared distances are 0
+    with pytest.raises(ConstantFeatureError, match="median squared distance.*bandwidth="):
+        fc.similarity(X, Z, measure="rbf_cka")
+    assert 0 < fc.similarity(X, Z, measure="rbf_cka", median="pairs_sq") < 1
+    with pytest.raises(NotEnoughSamplesError, match="minimum of 4"):
+        fc.similarity(X[:3], Y[:3], measure="rbf_cka", debiased=True)

@@ -10,14 +10,26 @@ the ``*_score`` functions plug the same scores into
 
 from ._base import BaseSelector
 from ._dependence_api import DependenceTest, dependence, dependence_test
+from ._feature_gradients import FeatureGradients
+from ._hsic_lasso import HSICLasso
 from ._mrmr import MRMR
 from ._rank import Rank
+from ._scores import dcor_score, f_score, hsic_score, kendall_score, mi_score, pearson_score, spearman_score
 
 __all__ = [
     "BaseSelector",
     "Rank",
     "MRMR",
+    "HSICLasso",
+    "FeatureGradients",
     "dependence",
     "dependence_test",
     "DependenceTest",
+    "pearson_score",
+    "spearman_score",
+    "kendall_score",
+    "f_score",
+    "dcor_score",
+    "hsic_score",
+    "mi_score",
 ]

@@ -10,10 +10,12 @@ the ``*_score`` functions plug the same scores into
 
 from ._base import BaseSelector
 from ._dependence_api import DependenceTest, dependence, dependence_test
+from ._disco import DisCo
 from ._feature_gradients import FeatureGradients
 from ._hsic_lasso import HSICLasso
 from ._mrmr import MRMR
 from ._rank import Rank
+from ._sequential_attention import SequentialAttention
 from ._scores import dcor_score, f_score, hsic_score, kendall_score, mi_score, pearson_score, spearman_score
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "MRMR",
     "HSICLasso",
     "FeatureGradients",
+    "DisCo",
+    "SequentialAttention",
     "dependence",
     "dependence_test",
     "DependenceTest",

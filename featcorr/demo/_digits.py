@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn
 
-__all__ = ["digits_split", "make_mlp", "train", "accuracy", "LAYER_SIZES"]
+__all__ = ["digits_split", "make_mlp", "train", "accuracy", "one_cpu_thread", "LAYER_SIZES"]
 
 #: Widths of the demo MLP: 64 pixels -> 128 -> 128 -> 64 -> 10 classes.
 LAYER_SIZES = (64, 128, 128, 64, 10)
@@ -65,11 +66,18 @@ def train(
     CPU thread (restored after): with 64x128 matrices, hand-offs between threads cost more than they
     save, 3-30x on a busy 2-core machine.
     """
+    with one_cpu_thread():
+        return _train(model, X, y, seconds=seconds, max_epochs=max_epochs, seed=seed, batch_size=batch_size, lr=lr,
+                      on_epoch=on_epoch)
+
+
+@contextlib.contextmanager
+def one_cpu_thread() -> Iterator[None]:
+    """Run torch on one intra-op CPU thread inside the block, restoring the caller's setting after."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return _train(model, X, y, seconds=seconds, max_epochs=max_epochs, seed=seed, batch_size=batch_size, lr=lr,
-                      on_epoch=on_epoch)
+        yield
     finally:
         torch.set_num_threads(threads)
 

@@ -70,7 +70,7 @@ def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.T
 
 def _distance_matrix(Z: torch.Tensor, exponent: float) -> torch.Tensor:
     """|z_i - z_j|^exponent for Z (n, q), (n, n)."""
-    D = torch.cdist(Z, Z) if Z.shape[1] > 1 else (Z - Z.T).abs()
+    D = torch.cdist(Z, Z, compute_mode="donot_use_mm_for_euclid_dist") if Z.shape[1] > 1 else (Z - Z.T).abs()
     return D if exponent == 1.0 else D.pow(exponent)
 
 
@@ -115,13 +115,16 @@ def dcor_from_terms(terms: dict[str, torch.Tensor], n: int, *, unbiased: bool = 
 
     ``unbiased=False``: dCor = sqrt(dCov^2 / sqrt(dVar^2_x dVar^2_y)) in [0, 1] (dcor.distance_correlation);
     ``unbiased=True``: the bias-corrected squared distance correlation
-    dCov^2_u / sqrt(|dVar^2_u,x dVar^2_u,y|) (dcor.u_distance_correlation_sqr), which can be negative.
+    dCov^2_u / sqrt(|dVar^2_u,x dVar^2_u,y|) (dcor.u_distance_correlation_sqr), which can be negative;
+    0 when that denominator is exactly 0, as dcor.
     """
     cxy = _cov2(terms["xy"], n, unbiased)
     vx = _cov2(terms["xx"], n, unbiased)
     vy = _cov2(terms["yy"], n, unbiased)
     if unbiased:
-        return cxy / torch.sqrt((vx * vy).abs())
+        den = torch.sqrt((vx * vy).abs())
+        # dcor's convention: 0 when a bias-corrected distance variance is exactly 0 (tiny n, heavy ties)
+        return torch.where(den == 0, torch.zeros_like(cxy), cxy / torch.where(den == 0, torch.ones_like(den), den))
     r2 = cxy / torch.sqrt(vx * vy)
     # The V-statistic is a squared norm; only rounding can push it below 0 (by ~1e-16 of its terms).
     return torch.sqrt(torch.where(r2 < 0, torch.zeros_like(r2), r2))

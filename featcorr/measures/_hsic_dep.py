@@ -25,7 +25,7 @@ def median_distance(Z: torch.Tensor) -> torch.Tensor:
     """Median of the Euclidean distances between distinct rows i < j of Z (n, q) (torch.median = lower median)."""
     n = Z.shape[0]
     iu = torch.triu_indices(n, n, offset=1, device=Z.device)
-    D = torch.cdist(Z, Z)[iu[0], iu[1]]
+    D = torch.cdist(Z, Z, compute_mode="donot_use_mm_for_euclid_dist")[iu[0], iu[1]]
     return torch.quantile(D, 0.5) if D.numel() <= 16_000_000 else torch.median(D)
 
 
@@ -37,7 +37,7 @@ def gram(Z: torch.Tensor, kernel: str, bandwidth: float | str = "median") -> tor
         z = Z.reshape(-1)
         return (z[:, None] == z[None, :]).to(torch.float64)
     sigma = median_distance(Z) if bandwidth == "median" else torch.as_tensor(float(bandwidth), dtype=Z.dtype)
-    D2 = torch.cdist(Z, Z).pow(2) if Z.shape[1] > 1 else (Z - Z.T).pow(2)
+    D2 = torch.cdist(Z, Z, compute_mode="donot_use_mm_for_euclid_dist").pow(2) if Z.shape[1] > 1 else (Z - Z.T).pow(2)
     return torch.exp(-D2 / (2.0 * sigma * sigma))
 
 

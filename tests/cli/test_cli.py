@@ -192,3 +192,43 @@ def test_out_is_an_existing_file(two_files, tmp_path):
     pa, pb, _, _ = two_files
     (tmp_path / "taken").write_text("x")
     _bad(invoke("compare", pa, pb, "--out", tmp_path / "taken", "-q"), r"taken' .*not a directory")
+
+
+# ---- the extension mechanism: featcorr.cli.command ---------------------------------------------------------
+
+
+@pytest.fixture
+def temporary_command():
+    """Register commands on the shared app for one test, then remove them."""
+    before = list(app.registered_commands)
+    yield
+    app.registered_commands[:] = before
+
+
+def test_new_command_gets_error_handling(temporary_command):
+    from featcorr.cli import command
+    from featcorr.errors import ShapeError
+
+    @command("zz-bad", help="raises bad input")
+    def bad(width: int = 3) -> None:
+        raise ShapeError(f"zz: width={width} is wrong; pass 4.")
+
+    assert bad.__name__ == "bad"  # the function itself is returned, callable from Python
+    with pytest.raises(ShapeError):
+        bad()
+    res = invoke("zz-bad", "--width", "5")
+    assert res.exit_code == 2
+    assert res.stderr == "featcorr zz-bad: error: zz: width=5 is wrong; pass 4.\n"
+    assert "zz-bad" in invoke("--help").stdout
+
+
+def test_bugs_are_not_disguised_as_bad_input(temporary_command):
+    from featcorr.cli import command
+
+    @command("zz-bug")
+    def bug() -> None:
+        raise RuntimeError("a real bug")
+
+    res = invoke("zz-bug")
+    assert res.exit_code == 1
+    assert isinstance(res.exception, RuntimeError)

@@ -70,6 +70,7 @@ __all__ = [
     "validate_Xy",
     "detect_task",
     "non_numeric_columns",
+    "label_repr",
     "ranking_from_scores",
     "ranking_from_order",
     "TASKS",
@@ -77,6 +78,11 @@ __all__ = [
 
 #: Values of the ``target`` parameter.
 TASKS = ("auto", "classification", "regression")
+
+
+def label_repr(v: Any) -> str:
+    """repr of a class label without numpy's type wrapper ('a', not np.str_('a'))."""
+    return repr(v.item() if isinstance(v, np.generic) else v)
 
 
 def non_numeric_columns(X: Any) -> list[str]:
@@ -204,7 +210,7 @@ def validate_Xy(
         classes, codes = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
             raise FeatcorrError(
-                f"{caller}: y has only 1 class ({classes[0]!r}) in {y.shape[0]} samples; dependence on a "
+                f"{caller}: y has only 1 class ({label_repr(classes[0])}) in {y.shape[0]} samples; dependence on a "
                 "single class is undefined. Pass samples of at least 2 classes."
             )
         return X, codes.astype(np.int64), task, classes

@@ -28,7 +28,7 @@ from ..measures._dependence import (
     resolve_options,
 )
 from ..measures._xy_moments import f_classif_from, f_regression_from, pearson_from, xy_moments, xy_update
-from ._base import detect_task
+from ._base import detect_task, label_repr
 
 __all__ = ["dependence", "dependence_test", "DependenceTest", "prepare_target"]
 
@@ -88,7 +88,7 @@ def prepare_target(
         classes, codes = np.unique(y_np, return_inverse=True)
         if classes.shape[0] < 2:
             raise FeatcorrError(
-                f"{caller}: y has only 1 class ({classes[0]!r}); dependence on a single class is undefined. "
+                f"{caller}: y has only 1 class ({label_repr(classes[0])}); dependence on a single class is undefined. "
                 "Pass samples of at least 2 classes."
             )
         if method in SIGNED_METHODS:

@@ -16,9 +16,9 @@ __all__ = ["DemoResult", "run_demo"]
 
 @dataclass
 class DemoResult:
-    """What :func:`run_demo` produced.
+    """What :func:`run_demo` produced (a dataclass; the parameters are its attributes).
 
-    Attributes
+    Parameters
     ----------
     result : featcorr.compare.ComparisonResult
         Linear CKA of every layer of ``net_a`` (rows) against every layer of ``net_b`` (columns).

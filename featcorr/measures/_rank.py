@@ -26,13 +26,20 @@ def _run_sizes(sv: np.ndarray) -> np.ndarray:
 def average_ranks(v: torch.Tensor) -> torch.Tensor:
     """Ranks 1..N of a 1-D tensor, ties given the mean of their ranks (as ``scipy.stats.rankdata``)."""
     x = v.detach().cpu().numpy()
+    N = x.shape[0]
     order = np.argsort(x)  # ties share one rank below, so stability is not needed
     sv = x[order]
-    sizes = _run_sizes(sv)
-    starts = np.cumsum(sizes) - sizes
-    avg = starts + (sizes + 1.0) / 2.0  # ranks start+1 .. start+size, mean start + (size+1)/2
-    ranks = np.empty(x.shape[0], dtype=np.float64)
-    ranks[order] = np.repeat(avg, sizes)
+    new = np.empty(N, dtype=bool)
+    new[:1] = True
+    np.not_equal(sv[1:], sv[:-1], out=new[1:])
+    ranks = np.empty(N, dtype=np.float64)
+    if new.all():  # no ties: the rank of the k-th smallest is k
+        ranks[order] = np.arange(1.0, N + 1.0)
+    else:
+        starts = np.flatnonzero(new)
+        sizes = np.diff(starts, append=N)
+        avg = starts + (sizes + 1.0) / 2.0  # ranks start+1 .. start+size, mean start + (size+1)/2
+        ranks[order] = np.repeat(avg, sizes)
     return torch.from_numpy(ranks).to(v.device)
 
 

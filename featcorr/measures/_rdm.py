@@ -23,6 +23,8 @@ __all__ = [
     "upper",
     "compare_rdm_matrices",
     "compare_vectors",
+    "compare_representations",
+    "rdm_vector",
 ]
 
 #: RDM methods: entry (i, j) of the RDM of rows x_i, x_j of an (n, p) array.
@@ -43,10 +45,8 @@ COMPARISONS = ("spearman", "pearson", "kendall_tau_a", "rho_a", "cosine", "white
 RANK_COMPARISONS = ("spearman", "kendall_tau_a", "rho_a")
 
 
-def rdm_matrix(X: torch.Tensor, method: str = "correlation", *, name: str = "X", caller: str = "rdm") -> torch.Tensor:
-    """(n, n) float64 RDM with an exact zero diagonal of the rows of a 2-D float64 tensor."""
-    check_option(method, RDM_METHODS, name="rdm", caller=caller)
-    n, p = X.shape
+def _prepared_rows(X: torch.Tensor, method: str, *, name: str, caller: str) -> torch.Tensor:
+    """Rows whose inner products give the RDM: unit rows (correlation/cosine) or column-centred rows."""
     if method in ("correlation", "cosine"):
         Z = X - X.mean(dim=1, keepdim=True) if method == "correlation" else X
         norms = torch.linalg.vector_norm(Z, dim=1)  # (n,)
@@ -57,20 +57,61 @@ def rdm_matrix(X: torch.Tensor, method: str = "correlation", *, name: str = "X",
                 f"{caller}: {dead.numel()} row(s) of {name} are {what}, e.g. rows {dead[:5].tolist()}, so the "
                 f"{method} distance to them is 0/0. Drop those samples or use rdm='euclidean'."
             )
-        Z = Z / norms[:, None]
-        D = 1.0 - Z @ Z.T
-    else:
-        Z = X - X.mean(dim=0, keepdim=True)  # distances are translation invariant; centring saves digits
-        sq = (Z * Z).sum(dim=1)
-        D = sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T)
-        # the Gram identity can round an exact 0 to about -1e-16 * ||x||^2; distances are >= 0
-        D.clamp_(min=0.0)
-        if method == "euclidean":
-            D.sqrt_()
-        elif method == "sq_euclidean_per_feature":
-            D /= p
+        return Z / norms[:, None]
+    return X - X.mean(dim=0, keepdim=True)  # distances are translation invariant; centring saves digits
+
+
+def _finish(G: torch.Tensor, sq_r: torch.Tensor | None, sq_c: torch.Tensor | None, method: str, p: int) -> torch.Tensor:
+    """Turn inner products G (rows x cols) into dissimilarities, in place."""
+    if method in ("correlation", "cosine"):
+        return G.neg_().add_(1.0)
+    D = G.mul_(-2.0).add_(sq_r[:, None]).add_(sq_c[None, :])
+    # the Gram identity can round an exact 0 to about -1e-16 * ||x||^2; distances are >= 0
+    D.clamp_(min=0.0)
+    if method == "euclidean":
+        D.sqrt_()
+    elif method == "sq_euclidean_per_feature":
+        D.div_(p)
+    return D
+
+
+def rdm_matrix(X: torch.Tensor, method: str = "correlation", *, name: str = "X", caller: str = "rdm") -> torch.Tensor:
+    """(n, n) float64 RDM with an exact zero diagonal of the rows of a 2-D float64 tensor."""
+    check_option(method, RDM_METHODS, name="rdm", caller=caller)
+    Z = _prepared_rows(X, method, name=name, caller=caller)
+    sq = (Z * Z).sum(dim=1)
+    D = _finish(Z @ Z.T, sq, sq, method, X.shape[1])
     D.fill_diagonal_(0.0)
     return 0.5 * (D + D.T)  # exactly symmetric
+
+
+#: rows per block of the condensed RDM (bounds the temporary to block x n float64)
+_BLOCK = 512
+
+
+def rdm_vector(X: torch.Tensor, method: str = "correlation", *, name: str = "X", caller: str = "rdm") -> torch.Tensor:
+    """Condensed RDM (entries i < j, row by row, scipy ``squareform`` order), shape (n(n-1)/2,).
+
+    Computed block of rows by block of rows against the rows after them only,
+    so the GEMM does about half the work of the full Gram matrix and the
+    n x n matrix is never stored. Entry (i, j) equals ``rdm_matrix(X)[i, j]``
+    up to the last bit (same inner product, possibly summed in another order).
+    """
+    check_option(method, RDM_METHODS, name="rdm", caller=caller)
+    n, p = X.shape
+    Z = _prepared_rows(X, method, name=name, caller=caller)
+    sq = (Z * Z).sum(dim=1)
+    out = torch.empty(n * (n - 1) // 2, dtype=torch.float64, device=X.device)
+    pos = 0
+    for lo in range(0, n - 1, _BLOCK):
+        hi = min(lo + _BLOCK, n)
+        G = Z[lo:hi] @ Z[lo:].T  # (b, n - lo): rows lo..hi-1 against columns lo..n-1
+        D = _finish(G, sq[lo:hi], sq[lo:], method, p)
+        mask = torch.ones(hi - lo, n - lo, dtype=torch.bool, device=X.device).triu_(1)
+        vals = D[mask]
+        out[pos : pos + vals.numel()] = vals
+        pos += vals.numel()
+    return out
 
 
 def upper(D: torch.Tensor) -> torch.Tensor:
@@ -106,29 +147,71 @@ def _cosine(a: torch.Tensor, b: torch.Tensor, *, what: tuple[str, str], caller: 
     return float(torch.dot(a, b)) / math.sqrt(sa * sb)
 
 
-def compare_vectors(
-    a: torch.Tensor, b: torch.Tensor, method: str, *, what: tuple[str, str] = ("RDM 1", "RDM 2"), caller: str
-) -> float:
-    """Compare two 1-D float64 vectors of RDM entries with a non-whitened comparison."""
+def _prepare(v: torch.Tensor, method: str) -> torch.Tensor:
+    """The per-RDM half of a comparison: average ranks for rank correlations, the entries otherwise."""
+    return average_ranks(v) if method in ("spearman", "rho_a") else v
+
+
+def _combine(a: torch.Tensor, b: torch.Tensor, method: str, *, what: tuple[str, str], caller: str) -> float:
     N = a.shape[0]
-    if N < 2:
-        raise NotEnoughSamplesError(
-            f"{caller}: the RDMs have {N} entr{'y' if N == 1 else 'ies'}; comparing them needs at least 3 samples "
-            "(3 pairs)."
-        )
-    if method == "pearson":
+    if method in ("pearson", "spearman"):
         return _pearson(a, b, what=what, caller=caller)
     if method == "cosine":
         return _cosine(a, b, what=what, caller=caller)
     if method == "kendall_tau_a":
         return kendall_tau_a(a, b)
-    ra, rb = average_ranks(a), average_ranks(b)
-    if method == "spearman":
-        return _pearson(ra, rb, what=what, caller=caller)
     if method == "rho_a":
         mid = (N + 1) / 2.0
-        return 12.0 * float(torch.dot(ra - mid, rb - mid)) / (float(N) ** 3 - N)
+        return 12.0 * float(torch.dot(a - mid, b - mid)) / (float(N) ** 3 - N)
     raise ShapeError(f"{caller}: comparison {method!r} needs the RDM matrices, not vectors.")
+
+
+def _check_entries(N: int, caller: str) -> None:
+    if N < 2:
+        raise NotEnoughSamplesError(
+            f"{caller}: the RDMs have {N} entr{'y' if N == 1 else 'ies'}; comparing them needs at least 3 samples "
+            "(3 pairs)."
+        )
+
+
+def compare_vectors(
+    a: torch.Tensor, b: torch.Tensor, method: str, *, what: tuple[str, str] = ("RDM 1", "RDM 2"), caller: str
+) -> float:
+    """Compare two 1-D float64 vectors of RDM entries with a non-whitened comparison."""
+    _check_entries(a.shape[0], caller)
+    return _combine(_prepare(a, method), _prepare(b, method), method, what=what, caller=caller)
+
+
+#: from this many samples on, the two RDMs are built and ranked in two threads (BLAS and sorts release the GIL)
+_THREADED_FROM = 1500
+
+
+def compare_representations(
+    X: torch.Tensor, Y: torch.Tensor | None, rdm: str, comparison: str, *, names: tuple[str, str], caller: str
+) -> float:
+    """Compare the RDMs of the rows of X and Y (Y None: X with itself), each built once."""
+    what = (f"the RDM of {names[0]}", f"the RDM of {names[1]}")
+    if comparison in ("whitened_cosine", "whitened_pearson"):
+        Dx = rdm_matrix(X, rdm, name=names[0], caller=caller)
+        Dy = Dx if Y is None else rdm_matrix(Y, rdm, name=names[1], caller=caller)
+        return compare_rdm_matrices(Dx, Dy, comparison, what=what, caller=caller)
+    _check_entries(X.shape[0] * (X.shape[0] - 1) // 2, caller)
+
+    def side(Z: torch.Tensor, name: str) -> torch.Tensor:
+        return _prepare(rdm_vector(Z, rdm, name=name, caller=caller), comparison)
+
+    if Y is None:
+        a = side(X, names[0])
+        return _combine(a, a, comparison, what=what, caller=caller)
+    if X.shape[0] < _THREADED_FROM:
+        a, b = side(X, names[0]), side(Y, names[1])
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            fa, fb = pool.submit(side, X, names[0]), pool.submit(side, Y, names[1])
+            a, b = fa.result(), fb.result()
+    return _combine(a, b, comparison, what=what, caller=caller)
 
 
 def _double_centred(D: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,16 @@ import torch
 from .._validation import as_2d, as_tensor, check_finite, check_option, check_same_n
 from ..errors import ConstantFeatureError, NonFiniteError, NotEnoughSamplesError, ShapeError
 from ..stats import Reservoir, ReservoirSnapshot
-from ._rdm import COMPARISONS, RANK_COMPARISONS, RDM_METHODS, compare_rdm_matrices, compare_vectors, rdm_matrix, upper
+from ._rdm import (
+    COMPARISONS,
+    RDM_METHODS,
+    compare_rdm_matrices,
+    compare_representations,
+    compare_vectors,
+    rdm_matrix,
+    rdm_vector,
+    upper,
+)
 from ._registry import MeasureSpec, get_measure, register
 
 __all__ = [
@@ -77,12 +86,9 @@ def rsa_from(
     check_option(rdm, RDM_METHODS, name="rdm", caller=caller)
     check_option(comparison, COMPARISONS, name="comparison", caller=caller)
     X = snap.rows(a)
-    Y = X if b == a else snap.rows(b)
     _min3(X, name=f"block {a!r}", caller=caller)
-    Dx = rdm_matrix(X, rdm, name=f"block {a!r}", caller=caller)
-    Dy = Dx if b == a else rdm_matrix(Y, rdm, name=f"block {b!r}", caller=caller)
-    return compare_rdm_matrices(Dx, Dy, comparison, what=(f"the RDM of block {a!r}", f"the RDM of block {b!r}"),
-                                caller=caller)
+    Y = None if b == a else snap.rows(b)
+    return compare_representations(X, Y, rdm, comparison, names=(f"block {a!r}", f"block {b!r}"), caller=caller)
 
 
 def _residual(d: torch.Tensor, d0: torch.Tensor, *, name: str, caller: str) -> torch.Tensor:
@@ -135,16 +141,16 @@ def deconfounded_rsa_from(
     check_option(crdm, RDM_METHODS, name="confounder_rdm", caller=caller)
     X0 = snap.rows(confounder)
     _min3(X0, name="the confounder", caller=caller)
-    d0 = upper(rdm_matrix(X0, crdm, name="the confounder", caller=caller))
+    d0 = rdm_vector(X0, crdm, name="the confounder", caller=caller)
     d0 = d0 - d0.mean()
     if not float(torch.dot(d0, d0)) > 0.0:
         raise ConstantFeatureError(
             f"{caller}: the confounder's RDM is constant (all samples equally far apart), so there is nothing to "
             "regress out; use rsa instead, or check that the confounder is the model input."
         )
-    rx = _residual(upper(rdm_matrix(snap.rows(a), rdm, name=f"block {a!r}", caller=caller)), d0,
+    rx = _residual(rdm_vector(snap.rows(a), rdm, name=f"block {a!r}", caller=caller), d0,
                    name=f"block {a!r}", caller=caller)
-    ry = rx if b == a else _residual(upper(rdm_matrix(snap.rows(b), rdm, name=f"block {b!r}", caller=caller)), d0,
+    ry = rx if b == a else _residual(rdm_vector(snap.rows(b), rdm, name=f"block {b!r}", caller=caller), d0,
                                      name=f"block {b!r}", caller=caller)
     return compare_vectors(rx, ry, comparison, what=(f"the residual RDM of {a!r}", f"the residual RDM of {b!r}"),
                            caller=caller)

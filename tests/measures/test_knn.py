@@ -44,8 +44,8 @@ def _pair(rng, n=200):
     return X, Y
 
 
-@pytest.mark.parametrize("k", [1, 5, 10, 40])
-@pytest.mark.parametrize("q", [0.95, None, 0.5])
+@pytest.mark.parametrize("k", [1, 10, 40])
+@pytest.mark.parametrize("q", [0.95, None])
 def test_matches_sklearn_neighbours(rng, k, q):
     X, Y = _pair(rng)
     want = ref_mutual_knn(X, Y, k, q)
@@ -75,7 +75,7 @@ def test_raw_inner_product_without_normalisation(rng):
     assert mutual_knn(X, Y, k=7, clamp_quantile=None, normalize=False) == pytest.approx(want, abs=1e-15)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**16))
 def test_invariances(seed):
     rng = np.random.default_rng(seed)

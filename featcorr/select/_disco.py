@@ -200,7 +200,7 @@ class DisCo(BaseSelector):
                 raise FeatcorrError(f"DisCo: initial feature index {i} is out of range for X with {p} features.")
         if len(set(S)) != len(S) or len(S) > k:
             raise FeatcorrError(f"DisCo: initial={S} must hold distinct indices, at most n_features={k}.")
-        Xt = torch.from_numpy(X)
+        Xt = torch.from_numpy(X if X.flags.writeable else X.copy())
         if task == "classification":
             Yfull = torch.nn.functional.one_hot(torch.from_numpy(y), int(y.max()) + 1).to(torch.float64)
             if Yfull.shape[1] == 2:

@@ -210,7 +210,7 @@ class FeatureGradients(BaseSelector):
         D = Xn.shape[1]
         cols, fmap = _map_names(self.feature_map, D)
         dtype = _DTYPES[self.dtype]
-        Xt = fmap(torch.from_numpy(Xn).to(device))
+        Xt = fmap(torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device))
         yt = torch.from_numpy(np.asarray(yn, dtype=np.float64)).to(device)
         n = Xt.shape[0]
         classification = task == "classification"

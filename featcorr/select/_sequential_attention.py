@@ -176,7 +176,12 @@ class SequentialAttention(BaseSelector):
             return self
         if any(int(h) < 1 for h in self.hidden_layer_sizes):
             raise FeatcorrError(f"SequentialAttention: hidden_layer_sizes={self.hidden_layer_sizes!r} must be >= 1.")
-        order, scores = self._train_mlp(X, y, task, k)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a small MLP: thread barriers cost more than they save
+        try:
+            order, scores = self._train_mlp(X, y, task, k)
+        finally:
+            torch.set_num_threads(threads)
         self.order_ = order
         self._set_from_order(order, scores)
         return self
@@ -203,7 +208,25 @@ class SequentialAttention(BaseSelector):
             c = (torch.rand(b, generator=gen) * 2 - 1) * bound
             params += [W.requires_grad_(), c.requires_grad_()]
         logits = (torch.randn(p, generator=gen) * 1e-5).requires_grad_()
-        opt = torch.optim.Adam([*params, logits], lr=self.learning_rate)
+        tensors = [*params, logits]
+        moments = [(torch.zeros_like(t), torch.zeros_like(t)) for t in tensors]
+        t_adam = [0]
+        lr = self.learning_rate
+
+        def adam_step():
+            # torch.optim.Adam's update (betas 0.9, 0.999, eps 1e-8), written out to keep imports light
+            t_adam[0] += 1
+            c1 = 1.0 - 0.9 ** t_adam[0]
+            c2 = 1.0 - 0.999 ** t_adam[0]
+            with torch.no_grad():
+                for t, (m, v) in zip(tensors, moments):
+                    g = t.grad
+                    if g is None:  # the logits during warm-up
+                        continue
+                    m.mul_(0.9).add_(g, alpha=0.1)
+                    v.mul_(0.999).addcmul_(g, g, value=0.001)
+                    t.addcdiv_(m, (v / c2).sqrt_().add_(1e-8), value=-lr / c1)
+                    t.grad = None
         selected = torch.zeros(p)
         n_phases = -(-k // self.k_step)
         warm = int(self.warmup * self.max_steps)
@@ -226,9 +249,8 @@ class SequentialAttention(BaseSelector):
                 if i + 2 < len(params):
                     h = torch.relu(h)
             loss = loss_fn(h, yt[idx])
-            opt.zero_grad()
             loss.backward()
-            opt.step()
+            adam_step()
 
         ones = torch.ones(p)
         for _ in range(warm):
@@ -236,6 +258,8 @@ class SequentialAttention(BaseSelector):
         for phase in range(n_phases):
             with torch.no_grad():
                 logits.normal_(0.0, 1e-5, generator=gen)
+                moments[-1][0].zero_()
+                moments[-1][1].zero_()
             for _ in range(phase_len):
                 step(attention())
             with torch.no_grad():

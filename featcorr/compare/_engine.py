@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -128,21 +129,24 @@ class Plan:
                     "pool='samples' every layer must have the same number of positions (use pool='mean' or "
                     "'flatten', or choose layers with layers=)."
                 )
-        flags = torch.stack([torch.isfinite(t).all() for t in blocks.values() if t.is_floating_point()]) if any(
-            t.is_floating_point() for t in blocks.values()
-        ) else None
-        if flags is not None and not bool(flags.all()):
-            for block, t in blocks.items():
-                if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-                    n_nan = int(torch.isnan(t).sum())
-                    n_inf = int(torch.isinf(t).sum())
-                    raise NonFiniteError(
-                        f"{self.caller}: {self.name_of(block)} holds NaN ({n_nan} value(s)) or inf ({n_inf} value(s)) "
-                        f"in batch {batch}; check the model (e.g. overflow in float16, log of 0) or the inputs of "
-                        "that batch."
-                    )
-        self.sset.update(blocks)
+        try:
+            self.sset.update(blocks)  # every statistic checks finiteness (protocol): no second scan here
+        except NonFiniteError:
+            self._raise_non_finite(blocks, batch)
+            raise
         self.rows += int(rows or 0)
+
+    def _raise_non_finite(self, blocks: Mapping[str, torch.Tensor], batch: int) -> None:
+        """Re-raise a statistic's NonFiniteError naming the layer (plain name) and the batch."""
+        for block, t in blocks.items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                n_nan = int(torch.isnan(t).sum())
+                n_inf = int(torch.isinf(t).sum())
+                raise NonFiniteError(
+                    f"{self.caller}: {self.name_of(block)} holds NaN ({n_nan} value(s)) or inf ({n_inf} value(s)) "
+                    f"in batch {batch}; check the model (e.g. overflow in float16, log of 0) or the inputs of "
+                    "that batch."
+                )
 
     def compute(self) -> dict[str, np.ndarray]:
         """``{measure: (len(blocks_a), len(blocks_b)) float64 array}``."""
@@ -164,6 +168,11 @@ class Plan:
                         v = float(spec.compute(mine, a, b, **opts))
                     except FeatcorrError as exc:
                         raise self._rename(exc, name, a, b) from exc
+                    if math.isnan(v):
+                        raise NonFiniteError(
+                            f"{self.caller}: {name} of {self.name_of(a)} and {self.name_of(b)} is NaN; featcorr never "
+                            "returns a silent NaN. Check that both layers vary across samples, or report this as a bug."
+                        )
                     mat[i, j] = done[(a, b)] = v
             out[name] = mat
         return out

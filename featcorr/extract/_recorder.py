@@ -136,7 +136,8 @@ class ActivationRecorder:
                 self._no_tensor.add(label)
                 return
             t = t.detach()
-            copy = self._copy_all or name in self._copy
+            # inference tensors (caller's torch.inference_mode) have no version counter: always copy them
+            copy = self._copy_all or name in self._copy or t.is_inference()
             if not copy:
                 self._watch.append((name, label, t, _version(t)))
                 self._records[label] = t

@@ -172,3 +172,24 @@ def test_public_names():
     ext = sys.modules["featcorr.extract"]
     for name in ext.__all__:
         assert hasattr(ext, name)
+
+
+def test_a_nan_from_a_measure_is_never_returned_silently(acts):
+    spec = MeasureSpec(
+        name="_test_nan",
+        statistic="moments",
+        kind="similarity",
+        invariances=(),
+        value_range="[0, 1]",
+        reference="test",
+        paper="test",
+        statistics=lambda A, B, *, engine=None, **_: {"moments": Moments(pairs="all", blocks=tuple(dict.fromkeys((*A, *B))))},
+        compute=lambda snaps, a, b, **_: float("nan") if (a, b) == ("x", "conv") else 0.5,
+        symmetric=False,
+    )
+    _REGISTRY[spec.name] = spec
+    try:
+        with pytest.raises(NonFiniteError, match=r"_test_nan of layer 'x' and layer 'conv' is NaN"):
+            fc.compare_activations(acts, measures=[spec.name])
+    finally:
+        _REGISTRY.pop(spec.name, None)

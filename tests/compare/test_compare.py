@@ -311,3 +311,18 @@ def test_progress_bar_draws_on_a_terminal(mlp_data, monkeypatch):
     monkeypatch.setattr(Console, "is_terminal", property(lambda self: True))
     res = fc.compare(MLP(), [X[:75], X[75:]], progress=True)
     assert res.metadata["n_batches"] == 2
+
+
+def test_inside_inference_mode_in_place_ops_still_detected(mlp_data):
+    X, _ = mlp_data
+
+    class InPlace(MLP):
+        def __init__(self):
+            super().__init__()
+            self.act1 = nn.ReLU(inplace=True)
+
+    batches = [X[:50], X[50:]]
+    with torch.inference_mode():
+        res = fc.compare(InPlace(), batches, layers_a=["fc1", "act1"], progress=False)
+    acts = collect(MLP(), batches, ["fc1", "act1"])
+    assert res.matrix().loc["fc1", "act1"] == pytest.approx(ref_linear_cka(acts["fc1"], acts["act1"]), rel=1e-10)

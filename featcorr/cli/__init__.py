@@ -30,9 +30,9 @@ from __future__ import annotations
 from ._app import app, command
 
 # One line per command module; importing it registers its command on `app`.
-from . import _compare  # noqa: F401,E402
-from . import _measures  # noqa: F401,E402
-from . import _demo  # noqa: F401,E402
+from . import _compare  # noqa: F401
+from . import _measures  # noqa: F401
+from . import _demo  # noqa: F401
 
 __all__ = ["app", "command", "main"]
 

@@ -11,7 +11,7 @@ import typer
 from .. import __version__
 from ..errors import FeatcorrError
 
-__all__ = ["app", "command", "EXIT_BAD_INPUT", "QuietOption", "OutOption"]
+__all__ = ["EXIT_BAD_INPUT", "OutOption", "QuietOption", "app", "command"]
 
 #: Exit code for bad input (a FeatcorrError), the same code click uses for usage errors.
 EXIT_BAD_INPUT = 2

@@ -20,10 +20,13 @@ def compare_command(
     ] = None,
     measure: Annotated[
         list[str] | None,
-        typer.Option("--measure", "-m", help="Measure name (repeatable; see `featcorr measures`). Default: linear_cka."),
+        typer.Option(
+            "--measure", "-m", help="Measure name (repeatable; see `featcorr measures`). Default: linear_cka."
+        ),
     ] = None,
     pool: Annotated[
-        str, typer.Option("--pool", help="How (n, c, h, w) / (n, t, d) arrays become 2-D: flatten, mean, last, samples.")
+        str,
+        typer.Option("--pool", help="How (n, c, h, w) / (n, t, d) arrays become 2-D: flatten, mean, last, samples."),
     ] = "flatten",
     out: OutOption = "featcorr-compare",
     quiet: QuietOption = False,

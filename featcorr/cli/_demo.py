@@ -33,7 +33,9 @@ def demo_command(
     console = Console()
     meta = demo.result.metadata
     n = meta.get("n_samples", len(demo.data[0]))
-    console.print(matrix_table(demo.result.matrix("linear_cka"), title=f"linear CKA, net_a x net_b ({n} held-out digits)"))
+    console.print(
+        matrix_table(demo.result.matrix("linear_cka"), title=f"linear CKA, net_a x net_b ({n} held-out digits)")
+    )
     for name, acc in demo.accuracy.items():
         console.print(f"{name}: test accuracy {acc:.3f} after {demo.epochs[name]} epochs", highlight=False)
     t = demo.timings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["matrix_table", "frame_table"]
+__all__ = ["frame_table", "matrix_table"]
 
 
 def matrix_table(matrix: Any, *, title: str | None, digits: int = 3) -> Any:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import nn
 
-__all__ = ["digits_split", "make_mlp", "train", "accuracy", "one_cpu_thread", "LAYER_SIZES"]
+__all__ = ["LAYER_SIZES", "accuracy", "digits_split", "make_mlp", "one_cpu_thread", "train"]
 
 #: Widths of the demo MLP: 64 pixels -> 128 -> 128 -> 64 -> 10 classes.
 LAYER_SIZES = (64, 128, 128, 64, 10)
@@ -27,7 +27,7 @@ def digits_split(*, test_fraction: float = 0.25, seed: int = 0) -> tuple[torch.T
     X = torch.tensor(digits.data / 16.0, dtype=torch.float32)  # (1797, 64)
     y = torch.tensor(digits.target, dtype=torch.int64)  # (1797,)
     perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
-    n_test = int(round(test_fraction * len(X)))
+    n_test = round(test_fraction * len(X))
     test, tr = perm[:n_test], perm[n_test:]
     return X[tr], y[tr], X[test], y[test]
 
@@ -67,8 +67,17 @@ def train(
     save, 3-30x on a busy 2-core machine.
     """
     with one_cpu_thread():
-        return _train(model, X, y, seconds=seconds, max_epochs=max_epochs, seed=seed, batch_size=batch_size, lr=lr,
-                      on_epoch=on_epoch)
+        return _train(
+            model,
+            X,
+            y,
+            seconds=seconds,
+            max_epochs=max_epochs,
+            seed=seed,
+            batch_size=batch_size,
+            lr=lr,
+            on_epoch=on_epoch,
+        )
 
 
 @contextlib.contextmanager

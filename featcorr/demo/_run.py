@@ -93,9 +93,7 @@ def run_demo(
     CKA of activations recorded independently with forward hooks.
     """
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds) or seconds <= 0:
-        raise FeatcorrError(
-            f"run_demo: seconds={seconds!r} is not a positive number of seconds; pass e.g. seconds=3."
-        )
+        raise FeatcorrError(f"run_demo: seconds={seconds!r} is not a positive number of seconds; pass e.g. seconds=3.")
     if isinstance(max_epochs, bool) or not isinstance(max_epochs, int) or max_epochs < 1:
         raise FeatcorrError(f"run_demo: max_epochs={max_epochs!r} must be an integer >= 1.")
     import torch
@@ -116,12 +114,13 @@ def run_demo(
         for name, model in models.items():
             task = progress.add_task(f"training {name}", total=max_epochs) if progress is not None else None
 
-            def tick(epoch: int, loss: float, task=task) -> None:
+            def tick(epoch: int, loss: float, task=task, name=name) -> None:
                 if progress is not None:
                     progress.update(task, completed=epoch, description=f"training {name} (loss {loss:.3f})")
 
-            epochs[name] = train(model, X_tr, y_tr, seconds=float(seconds), max_epochs=max_epochs,
-                                 seed=seeds[name], on_epoch=tick)
+            epochs[name] = train(
+                model, X_tr, y_tr, seconds=float(seconds), max_epochs=max_epochs, seed=seeds[name], on_epoch=tick
+            )
             if progress is not None:
                 progress.update(task, completed=max_epochs)
     t_train = time.perf_counter() - t0
@@ -154,8 +153,13 @@ def run_demo(
     }
     (out / "demo.json").write_text(json.dumps(summary, indent=2) + "\n")
     csvs = json.loads((out / "result.json").read_text())["files"].values()
-    files = [out / "result.json", *(out / name for name in csvs), out / "values.csv", out / "linear_cka.png",
-             out / "demo.json"]
+    files = [
+        out / "result.json",
+        *(out / name for name in csvs),
+        out / "values.csv",
+        out / "linear_cka.png",
+        out / "demo.json",
+    ]
     return DemoResult(result, acc, epochs, timings, out, files, models, (X_te, y_te))
 
 
@@ -181,6 +185,6 @@ class _progress:
         self.progress.__enter__()
         return self.progress
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.__exit__(*exc)

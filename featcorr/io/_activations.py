@@ -26,7 +26,14 @@ ACTIVATION_EXTENSIONS = {
 # numpy dtype kinds we accept: bool, signed/unsigned int, float
 _NUMERIC_KINDS = "biuf"
 _READ_ERRORS = (
-    OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, RuntimeError, KeyError, IndexError
+    OSError,
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    pickle.UnpicklingError,
+    RuntimeError,
+    KeyError,
+    IndexError,
 )
 
 

@@ -15,12 +15,14 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"^```{lang}\n(.*?)^```", README.read_text(), flags=re.S | re.M)
+    return re.findall(rf"^```{lang}\n(.*?)^```", README.read_text(), flags=re.DOTALL | re.MULTILINE)
 
 
 def test_readme_quickstart_is_exactly_make_demo_and_make_test():
     quick = README.read_text().split("## Quickstart", 1)[1].split("\n## ", 1)[0]
-    commands = [line.split("#")[0].strip() for line in "".join(re.findall(r"```bash\n(.*?)```", quick, re.S)).splitlines()]
+    commands = [
+        line.split("#")[0].strip() for line in "".join(re.findall(r"```bash\n(.*?)```", quick, re.DOTALL)).splitlines()
+    ]
     assert [c for c in commands if c] == ["make demo", "make test"]
 
 

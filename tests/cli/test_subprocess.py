@@ -17,7 +17,12 @@ FEATCORR = Path(sys.executable).parent / "featcorr"
 def run(*args, cwd: Path) -> subprocess.CompletedProcess:
     assert FEATCORR.exists(), f"console script missing at {FEATCORR}; run `pip install -e .` (make test does)"
     return subprocess.run(
-        [str(FEATCORR), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [str(FEATCORR), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
         env={"PATH": "/usr/bin:/bin", "COLUMNS": "160", "HOME": str(cwd)},
     )
 
@@ -34,7 +39,9 @@ def test_compare_success_writes_files(files):
     proc = run("compare", "a.npz", "b.npz", "--out", "res", cwd=files)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert {"result.json", "linear_cka.csv", "values.csv", "linear_cka.png"} <= {p.name for p in (files / "res").iterdir()}
+    assert {"result.json", "linear_cka.csv", "values.csv", "linear_cka.png"} <= {
+        p.name for p in (files / "res").iterdir()
+    }
     assert "l1" in proc.stdout and "m1" in proc.stdout
     assert fc.load(files / "res").matrix().shape == (2, 1)
 

@@ -15,7 +15,6 @@ from featcorr.demo import run_demo
 from featcorr.demo._digits import accuracy, digits_split, make_mlp, train
 from featcorr.errors import FeatcorrError
 
-
 LAYERS = ["fc1", "relu1", "fc2", "relu2", "fc3", "relu3", "out"]
 
 
@@ -27,8 +26,10 @@ def demo(tmp_path_factory):
 
 def _activations(model, X):
     acts = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, n=n: acts.__setitem__(n, o.detach().double().numpy()))
-             for n, m in model.named_children()]
+    hooks = [
+        m.register_forward_hook(lambda mod, i, o, n=n: acts.__setitem__(n, o.detach().double().numpy()))
+        for n, m in model.named_children()
+    ]
     try:
         with torch.no_grad():
             model(X)
@@ -95,7 +96,7 @@ def test_training_is_seeded_and_restores_threads_and_rng():
 
 
 def test_digits_split_is_disjoint_and_covers_the_data():
-    X_tr, y_tr, X_te, y_te = digits_split(seed=0)
+    X_tr, _, X_te, _ = digits_split(seed=0)
     assert X_tr.shape == (1348, 64) and X_te.shape == (449, 64)
     assert float(X_tr.min()) == 0.0 and float(X_tr.max()) == 1.0
     rows = {tuple(r) for r in X_tr.tolist()} & {tuple(r) for r in X_te.tolist()}

@@ -7,6 +7,7 @@ from . import _cka  # noqa: F401  (registers linear_cka)
 from ._api import cka, measures, similarity, unit_correlation
 from ._cka import linear_cka_from
 from ._kernel_cka import debiased_cka_from, minibatch_cka_from, rbf_cka_from
+from ._deconfounded import deconfounded_cka_from
 from ._cca import (
     CanonicalCorrelations,
     RankDeficiencyWarning,
@@ -39,6 +40,7 @@ __all__ = [
     "minibatch_cka_from",
     "debiased_cka_from",
     "rbf_cka_from",
+    "deconfounded_cka_from",
     "CanonicalCorrelations",
     "RankDeficiencyWarning",
     "canonical_correlations",

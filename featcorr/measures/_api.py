@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_2d, check_option, check_same_n
+from ..errors import UnknownOptionError
 from ..stats import StatisticSet
 from ._correlation import unit_correlation_from
 from ._registry import get_measure, measures_table
@@ -15,6 +16,10 @@ __all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arr
 
 #: Options handled by the engine rather than the measure.
 ENGINE_OPTIONS = ("max_features", "max_memory_gb", "gemm_dtype", "pool")
+
+#: Array-valued options that similarity() adds to the batch as a measure's extra blocks
+#: (MeasureSpec.extra_blocks): block name -> option name. Other extra blocks are passed under their own name.
+ARRAY_OPTIONS = {"__input__": "confounder"}
 
 
 def blocks_from_arrays(X: Any, Y: Any, *, caller: str, pool: str = "flatten", min_samples: int = 2):
@@ -45,6 +50,8 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
         Options of the measure (see its entry), plus ``pool`` for >2-D input
         (``"flatten"`` default, ``"mean"``, ``"last"``, ``"samples"``) and the
         engine options ``max_features``, ``max_memory_gb``, ``gemm_dtype``.
+        ``confounder`` (array, n_samples rows) feeds the extra block of
+        deconfounded measures (``deconfounded_cka``, ``deconfounded_rsa``).
         ``n_permutations``, ``n_bootstrap``, ``confidence`` and
         ``random_state`` turn on significance (see :func:`featcorr.significance`).
 
@@ -78,8 +85,21 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
     spec = get_measure(measure, caller="similarity")
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     pool = engine.pop("pool", "flatten")
+    extra = {}
+    for block in spec.extra_blocks:
+        opt = ARRAY_OPTIONS.get(block, block)
+        if opt not in options:
+            raise UnknownOptionError(
+                f"{caller}: measure {spec.name!r} needs the array {opt}= (n_samples rows, the same samples as X "
+                f"and Y; for deconfounded measures usually the flattened model input)."
+            )
+        extra[block] = (opt, options.pop(opt))
     opts = spec.resolve_options(options, caller=caller)
     batch, a, b = blocks_from_arrays(X, Y, caller=caller, pool=pool)
+    for block, (opt, value) in extra.items():
+        t = as_2d(value, name=opt, caller=caller, pool=pool)
+        check_same_n(batch[a], t, names=("X", opt), caller=caller)
+        batch[block] = t.to(batch[a].device)
     return evaluate(spec, batch, a, b, opts, engine)
 
 

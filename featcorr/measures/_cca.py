@@ -23,6 +23,7 @@ from .._validation import check_option
 from ..errors import ConstantFeatureError, NotEnoughSamplesError, UnknownOptionError
 from ..stats import Moments, MomentsSnapshot
 from ._common import centred_blocks, moments_request
+from ._linalg import cached, eigh, svd, svdvals
 from ._registry import MeasureSpec, register
 
 __all__ = [
@@ -59,12 +60,25 @@ class _Spectrum:
 
 def _spectrum(S: torch.Tensor, *, rtol: float) -> _Spectrum:
     """Eigen-decompose a centred self block in float64, keeping lambda > rtol * lambda_max."""
-    evals, evecs = torch.linalg.eigh(S.to(torch.float64))
+    evals, evecs = eigh(S)
     evals, evecs = evals.flip(0), evecs.flip(1)
     top = float(evals[0])
     keep = evals > rtol * top
     r = int(keep.sum())
     return _Spectrum(values=evals[:r], vectors=evecs[:, :r], p=S.shape[0], dropped=S.shape[0] - r)
+
+
+def block_spectrum(snap: MomentsSnapshot, name: str, *, rtol: float, standardized: bool = False) -> _Spectrum:
+    """Kept eigen-pairs of block ``name``'s covariance (or correlation matrix), computed once per snapshot."""
+
+    def build() -> _Spectrum:
+        S = snap.comoment(name, name)
+        if standardized:
+            d = 1.0 / torch.sqrt(torch.diagonal(S))
+            S = S * torch.outer(d, d)
+        return _spectrum(S, rtol=rtol)
+
+    return cached(snap, ("spectrum", name, rtol, standardized), build)
 
 
 def _check_rtol(rtol: Any, caller: str) -> float:
@@ -196,8 +210,8 @@ def _cca_parts(
     Sxx, Syy, Sxy = centred_blocks(snap, a, b, caller=caller)
     n, p, q = snap.n, Sxx.shape[0], Syy.shape[0]
     _check_n_vs_width(n, p, q, caller=caller, a=a, b=b)
-    sx = _spectrum(Sxx, rtol=rtol)
-    sy = sx if b == a else _spectrum(Syy, rtol=rtol)
+    sx = block_spectrum(snap, a, rtol=rtol)
+    sy = sx if b == a else block_spectrum(snap, b, rtol=rtol)
     rx, ry = sx.values.numel(), sy.values.numel()
     _check_ranks(n, rx, ry, caller=caller, a=a, b=b,
                  fix="Use more samples or fewer units (pool='mean'), or measure='svcca'.")
@@ -208,11 +222,11 @@ def _cca_parts(
     if b == a:
         rho = np.ones(rx)
     elif need_u:
-        U, rho_t, _ = torch.linalg.svd(_whitened_cross(sx, sy, Sxy), full_matrices=False)
+        U, rho_t, _ = svd(_whitened_cross(sx, sy, Sxy))
         rho = rho_t.cpu().numpy()
         extra = (sx, U)
     else:
-        rho = torch.linalg.svdvals(_whitened_cross(sx, sy, Sxy)).cpu().numpy()
+        rho = svdvals(_whitened_cross(sx, sy, Sxy)).cpu().numpy()
     res = CanonicalCorrelations(rho=rho, n=n, p=p, q=q, rank_x=rx, rank_y=ry, rtol=rtol)
     return res, extra
 
@@ -338,10 +352,8 @@ def _standardise(S: torch.Tensor, *, name: str, caller: str) -> tuple[torch.Tens
     return S * torch.outer(d, d), d
 
 
-def _reduced(
-    S: torch.Tensor, *, threshold: float, keep: str, cut: str, rtol: float, name: str, caller: str
-) -> _Spectrum:
-    sp = _spectrum(S, rtol=rtol)
+def _reduced(sp: _Spectrum, *, threshold: float, keep: str, cut: str, name: str, caller: str) -> _Spectrum:
+    """The leading k eigen-pairs that SVCCA keeps."""
     k = _n_kept(sp.values, threshold, keep, cut)
     if k == 0:
         raise UnknownOptionError(
@@ -420,16 +432,16 @@ def svcca_from(
         Sxx, dx = _standardise(Sxx, name=a, caller=caller)
         Syy, dy = (Sxx, dx) if b == a else _standardise(Syy, name=b, caller=caller)
         Sxy = Sxx if b == a else Sxy * torch.outer(dx, dy)
-    opts = dict(threshold=threshold, keep=keep, cut=cut, rtol=rtol, caller=caller)
-    sx = _reduced(Sxx, name=a, **opts)
-    sy = sx if b == a else _reduced(Syy, name=b, **opts)
+    opts = dict(threshold=threshold, keep=keep, cut=cut, caller=caller)
+    sx = _reduced(block_spectrum(snap, a, rtol=rtol, standardized=standardize), name=a, **opts)
+    sy = sx if b == a else _reduced(block_spectrum(snap, b, rtol=rtol, standardized=standardize), name=b, **opts)
     _check_ranks(
         snap.n, sx.values.numel(), sy.values.numel(), caller=caller, a=a, b=b,
         fix=f"Lower threshold (now {threshold:g}) or use more samples.",
     )
     if b == a:
         return 1.0
-    rho = torch.linalg.svdvals(_whitened_cross(sx, sy, Sxy))
+    rho = svdvals(_whitened_cross(sx, sy, Sxy))
     return float(rho.mean())
 
 

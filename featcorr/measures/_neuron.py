@@ -18,7 +18,7 @@ import torch
 from .._validation import as_2d, check_option, check_same_n
 from ..errors import FeatcorrError
 from ..stats import Moments, MomentsSnapshot
-from ._cca import DEFAULT_RTOL, _check_ranks, _check_rtol, _spectrum, svcca_from
+from ._cca import DEFAULT_RTOL, _check_ranks, _check_rtol, block_spectrum, svcca_from
 from ._common import moments_request
 from ._correlation import unit_correlation_from
 from ._registry import MeasureSpec, register
@@ -78,7 +78,7 @@ def _linreg_scores(snap: MomentsSnapshot, a: str, b: str, *, rtol: float, caller
         raise FeatcorrError(
             f"{caller}: block {a!r} has zero-variance unit(s) {dead[:10]}; their R^2 is 0/0. Drop those units."
         )
-    sp = _spectrum(snap.comoment(b, b), rtol=rtol)
+    sp = block_spectrum(snap, b, rtol=rtol)
     _check_ranks(snap.n, 0, sp.values.numel(), caller=caller, a=a, b=b,
                  fix="In-sample linear regression is then trivially perfect; use more samples.")
     proj = (Sab @ sp.vectors) / torch.sqrt(sp.values)  # (p_a, r_b)

@@ -27,6 +27,7 @@ from ..errors import ConstantFeatureError, NotEnoughSamplesError, RankDeficientE
 from ..stats import MomentsSnapshot
 from ..stats._fold_moments import FoldMoments, FoldMomentsSnapshot
 from ._common import MOMENTS_ENGINE_OPTIONS
+from ._linalg import eigh
 from ._registry import MeasureSpec, register
 
 __all__ = ["linear_predictivity_from", "DEFAULT_ALPHAS"]
@@ -87,7 +88,7 @@ class _Fit:
                 "set. Use more samples or fewer folds (n_folds)."
             )
         self.tr = tr
-        self.e, self.V = torch.linalg.eigh(tr.Sxx)
+        self.e, self.V = eigh(tr.Sxx)
         self.G = self.V.T @ tr.Sxy  # (p, q)
         self.scale = float(torch.trace(tr.Sxx)) / tr.Sxx.shape[0]
 

@@ -18,8 +18,9 @@ import torch
 from .._validation import check_option
 from ..errors import UnknownOptionError
 from ..stats import MomentsSnapshot
-from ._cca import DEFAULT_RTOL, _check_rtol, _spectrum
+from ._cca import DEFAULT_RTOL, _check_rtol, block_spectrum
 from ._common import centred_blocks, moments_request
+from ._linalg import svdvals
 from ._registry import MeasureSpec, register
 
 __all__ = ["procrustes_from", "shape_metric_from", "COVARIANCE_NORMALISATIONS"]
@@ -33,7 +34,7 @@ _ROUNDING = 64 * 2.220446049250313e-16
 
 
 def _nuclear(M: torch.Tensor) -> float:
-    return float(torch.linalg.svdvals(M).sum())
+    return float(svdvals(M).sum())
 
 
 def _arccos_of_cosine(c: float, *, caller: str) -> float:
@@ -104,10 +105,12 @@ def _check_alpha(alpha: Any, caller: str) -> float:
 
 
 def _partial_whitening(
-    S: torch.Tensor, n: int, *, alpha: float, covariance: str, rtol: float
+    snap: MomentsSnapshot, name: str, *, alpha: float, covariance: str, rtol: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(V, d) with phi(X) = X_c V diag(d), d rescaled so that ||phi(X)||_F^2 = tr S (netrep's preserve_variance)."""
-    sp = _spectrum(S, rtol=rtol)
+    S = snap.comoment(name, name)
+    n = snap.n
+    sp = block_spectrum(snap, name, rtol=rtol)
     lam = sp.values
     if covariance == "trace":
         scale = float(torch.trace(S)) / S.shape[0]
@@ -194,8 +197,8 @@ def shape_metric_from(
         nuc = _nuclear(Sxy)
         nx2, ny2 = float(torch.trace(Sxx)), float(torch.trace(Syy))
     else:
-        Vx, dx = _partial_whitening(Sxx, snap.n, alpha=alpha, covariance=covariance, rtol=rtol)
-        Vy, dy = _partial_whitening(Syy, snap.n, alpha=alpha, covariance=covariance, rtol=rtol)
+        Vx, dx = _partial_whitening(snap, a, alpha=alpha, covariance=covariance, rtol=rtol)
+        Vy, dy = _partial_whitening(snap, b, alpha=alpha, covariance=covariance, rtol=rtol)
         nuc = _nuclear((Vx * dx).T @ Sxy @ (Vy * dy))
         nx2, ny2 = float(torch.trace(Sxx)), float(torch.trace(Syy))  # preserved by the rescaling of d
     if metric == "angular":

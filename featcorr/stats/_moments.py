@@ -17,6 +17,7 @@ one (P x P) tile, two models' layers ``pairs=("cross", A, B)`` one
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,11 @@ DEFAULT_MAX_FEATURES = 16384
 DEFAULT_MAX_MEMORY_GB = 8.0
 
 _GEMM_DTYPES = ("float64", "float32")
+#: Symmetric tiles wider than this are split into column chunks of about this width, and only the
+#: upper block triangle is multiplied (the lower one is mirrored when read).
+_SYM_CHUNK = 512
+#: Largest per-batch workspace kept between updates, in bytes.
+_WORKSPACE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -139,6 +145,7 @@ class Moments(Statistic):
         self._tiles: list[_Tile] = []
         self.mean: torch.Tensor | None = None  # (P,)
         self._S: list[torch.Tensor] = []  # one (rows, cols) tensor per tile
+        self._work: torch.Tensor | None = None  # reusable (batch + 1, P) float64 workspace
 
     def config(self) -> dict[str, Any]:
         return {
@@ -193,7 +200,7 @@ class Moments(Statistic):
     # ----------------------------------------------------------------- update
     def update(self, batch: Any = None, /, **blocks: Any) -> Moments:
         """Add one batch: a mapping ``{name: (n, p) array}``, keyword arrays or one array."""
-        data = normalize_batch(batch, blocks, caller="Moments.update")
+        data = normalize_batch(batch, blocks, caller="Moments.update")  # also rejects NaN / inf
         if self.only is not None:
             missing = [b for b in self.only if b not in data]
             if missing:
@@ -208,23 +215,67 @@ class Moments(Statistic):
             self._setup(widths, device)
         elif widths != self.widths:
             self._raise_block_mismatch(widths)
+        nb = next(iter(data.values())).shape[0]
+        na, n = self.n, self.n + nb
+        # One (nb + 1, P) float64 workspace: the batch centred on its own mean, plus one row
+        # sqrt(na nb / n) (mean_b - mean) that folds Chan's rank-one correction into the same product.
+        Z = self._workspace(nb + 1)
         for name, t in data.items():
-            check_finite(t, name=f"block {name!r}", caller="Moments.update")
-        dev = self.mean.device
-        X = torch.cat([data[b].to(device=dev, dtype=torch.float64) for b in self.widths], dim=1)
-        nb = X.shape[0]
-        mean_b = X.mean(dim=0)
-        Xc = X - mean_b
-        del X
+            o = self._offsets[name]
+            Z[:nb, o : o + self.widths[name]].copy_(t)
+        head = Z[:nb]
+        mean_b = head.mean(dim=0)
+        if not bool(torch.isfinite(mean_b).all()):  # NaN/inf anywhere reaches its column mean
+            for name, t in data.items():
+                check_finite(t, name=f"block {name!r}", caller="Moments.update")
+        head.sub_(mean_b)
+        if na:
+            delta = mean_b - self.mean
+            Z[nb].copy_(delta).mul_(math.sqrt(na * nb / n))
+        else:
+            delta = None
+            Z = head
         if self.gemm_dtype == "float32":
-            Xc = Xc.to(torch.float32)
-        S_b = []
-        for tile in self._tiles:
-            r = Xc[:, self._index(tile.rows)]
-            c = r if tile.cols == tile.rows else Xc[:, self._index(tile.cols)]
-            S_b.append(torch.mm(r.T, c).to(torch.float64))
-        self._combine(nb, mean_b, S_b)
+            Z = Z.to(torch.float32)
+        for tile, S in zip(self._tiles, self._S):
+            self._accumulate(tile, S, Z)
+        if delta is None:
+            self.mean.copy_(mean_b)
+        else:
+            self.mean.add_(delta, alpha=nb / n)
+        self.n = n
         return self
+
+    def _workspace(self, rows: int) -> torch.Tensor:
+        """A (rows, P) float64 buffer; buffers up to 64 MiB are kept for the next batch."""
+        P = self.mean.shape[0]
+        work = self._work
+        if work is None or work.shape[0] < rows:
+            work = torch.empty((rows, P), dtype=torch.float64, device=self.mean.device)
+            self._work = work if rows * P * 8 <= _WORKSPACE_BYTES else None
+        return work[:rows]
+
+    def _accumulate(self, tile: _Tile, S: torch.Tensor, Z: torch.Tensor) -> None:
+        """S += Z[:, rows]^T Z[:, cols]; only the upper block triangle of a symmetric tile."""
+        r = Z[:, self._index(tile.rows)]
+        if tile.cols != tile.rows:
+            _gemm_into(S, r, Z[:, self._index(tile.cols)])
+            return
+        cuts = _sym_cuts(r.shape[1])
+        for i, (a0, a1) in enumerate(cuts):
+            for b0, b1 in cuts[i:]:
+                _gemm_into(S[a0:a1, b0:b1], r[:, a0:a1], r[:, b0:b1])
+
+    def _symmetrize(self) -> None:
+        """Make every symmetric tile exactly symmetric: mirror its upper block triangle, average diagonal blocks."""
+        for tile, S in zip(self._tiles, self._S):
+            if tile.cols == tile.rows:
+                cuts = _sym_cuts(S.shape[0])
+                for i, (a0, a1) in enumerate(cuts):
+                    D = S[a0:a1, a0:a1]
+                    D.copy_((D + D.T) * 0.5)
+                    for b0, b1 in cuts[i + 1 :]:
+                        S[b0:b1, a0:a1].copy_(S[a0:a1, b0:b1].T)
 
     def _raise_block_mismatch(self, widths: Mapping[str, int]) -> None:
         missing = [b for b in self.widths if b not in widths]
@@ -274,6 +325,7 @@ class Moments(Statistic):
                 "every shard must accumulate the same layers."
             )
         dev = self.mean.device
+        other._symmetrize()
         self._combine(other.n, other.mean.to(dev), [S.to(dev) for S in other._S])
         return self
 
@@ -289,6 +341,7 @@ class Moments(Statistic):
             raise NotEnoughSamplesError(
                 f"Moments.finalize: found {self.n} sample(s) while a minimum of 2 is required for centred moments."
             )
+        self._symmetrize()
         return MomentsSnapshot(
             n=self.n,
             widths=dict(self.widths),
@@ -300,6 +353,7 @@ class Moments(Statistic):
 
     # ------------------------------------------------------------ state dict
     def state_dict(self) -> dict[str, Any]:
+        self._symmetrize()
         return {
             "class": type(self).__name__,
             "config": self.config(),
@@ -485,14 +539,55 @@ def _plan_tiles(pairs: Any, names: list[str]) -> list[_Tile]:
     return tiles
 
 
-def _flops(widths: Mapping[str, int], tiles: Sequence[_Tile], n: int) -> float:
-    """Multiply-adds x2 of one pass (used by benchmarks)."""
-    return 2.0 * n * sum(
-        sum(widths[r] for r in t.rows) * sum(widths[c] for c in t.cols) for t in tiles
-    )
+def _sym_cuts(p: int) -> list[tuple[int, int]]:
+    """Column chunks of a symmetric (p x p) tile: about ``_SYM_CHUNK`` wide each."""
+    k = max(1, round(p / _SYM_CHUNK))
+    edges = [round(i * p / k) for i in range(k + 1)]
+    return list(zip(edges[:-1], edges[1:]))
 
 
-def moments_flops(m: Moments) -> float:
-    """Floating-point operations the accumulated products cost so far (2 n R C per tile)."""
-    return _flops(m.widths, m._tiles, m.n)
+def _gemm_into(S: torch.Tensor, r: torch.Tensor, c: torch.Tensor) -> None:
+    """S (float64) += r^T c, multiplied in r's dtype (float64 in place, float32 then added)."""
+    if r.dtype == torch.float64:
+        S.addmm_(r.T, c)
+    else:
+        S.add_(torch.mm(r.T, c))
 
+
+def _flops(widths: Mapping[str, int], tiles: Sequence[_Tile], n: int, *, performed: bool = True) -> float:
+    """Flops (2 per multiply-add) of the per-batch products over n rows.
+
+    ``performed=True`` counts what is multiplied (the upper block triangle of
+    symmetric tiles); ``False`` counts full tiles (the cost without symmetry).
+    """
+    total = 0.0
+    for t in tiles:
+        R = sum(widths[r] for r in t.rows)
+        C = sum(widths[c] for c in t.cols)
+        if performed and t.rows == t.cols:
+            cuts = _sym_cuts(R)
+            total += sum((a1 - a0) * (b1 - b0) for i, (a0, a1) in enumerate(cuts) for b0, b1 in cuts[i:])
+        else:
+            total += R * C
+    return 2.0 * n * total
+
+
+def moments_flops(m: Moments, *, performed: bool = True) -> float:
+    """Floating-point operations of the products accumulated so far.
+
+    Parameters
+    ----------
+    m : Moments
+        The statistic.
+    performed : bool, default=True
+        Count the multiply-adds actually done (symmetric tiles multiply only
+        their upper block triangle); ``False`` counts every tile in full,
+        2 n R C, the cost of the same result without exploiting symmetry.
+
+    Returns
+    -------
+    float
+        Flops (a multiply-add counts 2); the one extra row per batch that
+        carries Chan's correction is not counted.
+    """
+    return _flops(m.widths, m._tiles, m.n, performed=performed)

@@ -7,7 +7,6 @@ import datetime as _dt
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-import numpy as np
 import torch
 
 from .._validation import POOL_OPTIONS, as_tensor, check_option, reshape_activation
@@ -171,9 +170,9 @@ def compare(
             rec_a = ActivationRecorder(model_a, None, output=output, which="model", caller=caller)
         else:
             union = list(dict.fromkeys(order_a + order_b))
-            optional = (order_a if layers_a is None else []) + (order_b if layers_b is None else [])
             rec_a = ActivationRecorder(model_a, union, output=output, which="model", caller=caller, arg="layers_a")
-            rec_a.optional = set(optional)
+            # default leaves (layers_a=None) may be skipped when never called; explicit names never are
+            rec_a.optional = set(order_a) - set(order_b) if layers_a is None else set()
         rec_b = None
 
     plan: Plan | None = None
@@ -281,8 +280,12 @@ def compare_activations(
     progress : bool, default=False
         Show a progress bar over batches (only on a terminal).
     pool : {"flatten", "mean", "last", "samples"}, default="flatten"
-    max_features, max_memory_gb, gemm_dtype
-        As in :func:`compare`.
+    max_features : int, default=16384
+        Widest layer accumulated as p x p moments, as in :func:`compare`.
+    max_memory_gb : float, default=8.0
+        Memory budget of all accumulated moments.
+    gemm_dtype : {"float64", "float32"}, default="float64"
+        Precision of the per-batch products of centred activations (sums are float64).
 
     Returns
     -------

@@ -86,7 +86,9 @@ class ComparisonResult:
                         f"{shape}) or a reserved name {_BASE_COLUMNS}."
                     )
                 self._extras.setdefault(str(name), {})[str(col)] = arr
-        self._metadata = dict(metadata or {})
+        from ._engine import jsonable
+
+        self._metadata = jsonable(dict(metadata or {}))  # JSON-safe, so save/load round-trips exactly
 
     # -------------------------------------------------------------- accessors
     @property
@@ -183,6 +185,13 @@ class ComparisonResult:
     def save(self, path: str | Path) -> Path:
         """Write the result into directory ``path`` (created if needed).
 
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Directory to write into; existing files of the same names are replaced.
+
+        Notes
+        -----
         Files: ``result.json`` (metadata, layers, measures, and the marker
         key ``"featcorr_result"`` with the format version), one matrix CSV per
         measure (``<measure>.csv``) and ``values.csv`` (the long form of
@@ -224,6 +233,7 @@ class ComparisonResult:
         annotate : bool, optional
             Write each value in its cell; default when both sides have at most 20 layers.
         cmap : str, default="viridis"
+            Matplotlib colormap; values in [0, 1] use a fixed [0, 1] scale.
         ax : matplotlib Axes, optional
             Draw into this Axes instead of a new Figure.
 

@@ -54,6 +54,22 @@ def model_input(batch: Any, inputs: Callable[[Any], Any] | None, device: torch.d
     tuple/list ``(x, y, ...)`` -> ``model(x)``; a dict -> ``model(**d)``.
     With ``inputs``: its return value decides: a tensor -> ``model(t)``, a
     tuple -> ``model(*t)``, a dict -> ``model(**d)``.
+
+    Parameters
+    ----------
+    batch : object
+        One item of the data: a tensor, a tuple/list or a dict.
+    inputs : callable or None
+        ``inputs(batch)`` -> the model input, as described above.
+    device : torch.device
+        Every tensor of the arguments is moved there.
+    caller : str
+        Function named in error messages.
+
+    Returns
+    -------
+    ModelInput
+        ``args``, ``kwargs`` and ``n`` (first axis of the first input tensor).
     """
     if inputs is not None:
         try:

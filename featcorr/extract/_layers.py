@@ -38,11 +38,21 @@ def resolve_layers(
     Parameters
     ----------
     model : torch.nn.Module
+        The model whose ``named_modules()`` are searched.
     layers : str or iterable of str, optional
         Module names as in ``model.named_modules()`` or fnmatch glob patterns
         (``"encoder.*"``, ``"layer?.conv1"``). ``None`` selects every leaf
         module. Names keep the order given; a pattern expands in module order;
         duplicates are dropped.
+    caller : str, default="featcorr"
+        Function named in error messages.
+    arg : str, default="layers"
+        Argument named in error messages.
+
+    Returns
+    -------
+    list of (str, torch.nn.Module)
+        Name and module of every selected layer, in the order described above.
 
     Raises
     ------

@@ -26,6 +26,7 @@ class ActivationRecorder:
     Parameters
     ----------
     model : torch.nn.Module
+        The model; its hooks and train/eval flags are restored on exit, it is never moved.
     layers : str or iterable of str, optional
         Module names or fnmatch glob patterns (see
         :func:`featcorr.extract.resolve_layers`); ``None`` records every leaf
@@ -37,6 +38,10 @@ class ActivationRecorder:
         (tensors included) to the tensor to record.
     which : str, default="model"
         How error messages name this model (e.g. ``"model_a"``).
+    caller : str, default="featcorr"
+        Function named in error messages.
+    arg : str, default="layers"
+        Argument named in error messages about ``layers``.
 
     Notes
     -----

@@ -229,3 +229,22 @@ def test_seq_first_module_and_changing_layers():
 
     with pytest.raises(ShapeError, match=r"recorded different layers.*missing \['act1', 'act2'\]"):
         fc.compare(Skippy(), [torch.randn(8, 10), torch.randn(4, 10)], progress=False)
+
+
+def test_explicit_layer_that_never_runs_raises_default_leaf_is_skipped(X):
+    class WithUnused(MLP):
+        def __init__(self):
+            super().__init__()
+            self.unused = nn.Linear(3, 3)
+
+    net = WithUnused()
+    for kw in ({"layers_a": ["fc1", "unused"]}, {"layers_b": ["unused"]}):
+        with pytest.raises(FeatcorrError, match=r"\['unused'\] were not called during the forward pass"):
+            fc.compare(net, [X], progress=False, **kw)
+        assert _clean(net)
+    with pytest.raises(FeatcorrError, match=r"model_b: layer\(s\) \['unused'\] were not called"):
+        fc.compare(MLP(), [X], net, layers_b=["fc1", "unused"], progress=False)
+    res = fc.compare(net, [X], progress=False)  # default leaves: the unused one is skipped and recorded as such
+    assert "unused" not in res.layers_a and res.metadata["skipped_layers"]["a"] == ["unused"]
+    res = fc.compare(net, [X], layers_b=["fc2"], progress=False)
+    assert "unused" not in res.layers_a and res.layers_b == ["fc2"]

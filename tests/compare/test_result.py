@@ -188,3 +188,12 @@ def test_plot_into_given_axes_and_savefig(tmp_path, result):
     assert result.plot(ax=ax) is fig
     fig.savefig(tmp_path / "m.png")
     assert (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_metadata_is_made_json_safe(tmp_path):
+    meta = {"shape": (3, 4), "dtype": torch.float32, "n": np.int64(5), "x": np.float64(0.25), "obj": object}
+    r = ComparisonResult({"m": np.eye(2)}, ["a", "b"], ["a", "b"], metadata=meta)
+    md = r.metadata
+    assert md["shape"] == [3, 4] and md["dtype"] == "torch.float32" and md["n"] == 5 and md["x"] == 0.25
+    assert isinstance(md["obj"], str)
+    assert fc.load(r.save(tmp_path)) == r

@@ -22,11 +22,13 @@ __all__ = ["median_distance", "gram", "hsic_scores"]
 
 
 def median_distance(Z: torch.Tensor) -> torch.Tensor:
-    """Median of the Euclidean distances between distinct rows i < j of Z (n, q) (torch.median = lower median)."""
+    """Median (mean of the two middle values when even, as numpy) of the distances |z_i - z_j|, i < j, of Z (n, q)."""
     n = Z.shape[0]
-    iu = torch.triu_indices(n, n, offset=1, device=Z.device)
-    D = torch.cdist(Z, Z, compute_mode="donot_use_mm_for_euclid_dist")[iu[0], iu[1]]
-    return torch.quantile(D, 0.5) if D.numel() <= 16_000_000 else torch.median(D)
+    D = torch.cdist(Z, Z, compute_mode="donot_use_mm_for_euclid_dist") if Z.shape[1] > 1 else (Z - Z.T).abs()
+    d = D[torch.ones(n, n, dtype=torch.bool, device=Z.device).triu_(1)]
+    m = d.numel()
+    lo = torch.kthvalue(d, (m + 1) // 2).values
+    return lo if m % 2 else (lo + torch.kthvalue(d, m // 2 + 1).values) / 2.0
 
 
 def gram(Z: torch.Tensor, kernel: str, bandwidth: float | str = "median") -> torch.Tensor:

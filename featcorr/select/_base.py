@@ -344,6 +344,15 @@ class BaseSelector(SelectorMixin, BaseEstimator):
         self.support_[[int(i) for i in order]] = True
         self.n_features_ = len(order)
 
+    def transform(self, X: Any) -> Any:
+        """Keep the selected columns of X (n_samples, n_features_in_) -> (n_samples, n_features_)."""
+        try:
+            return super().transform(X)
+        except (ValueError, TypeError) as exc:
+            if isinstance(exc, FeatcorrError):
+                raise
+            raise _wrap(exc, type(self).__name__) from None
+
     def _get_support_mask(self) -> np.ndarray:
         check_is_fitted(self, "support_")
         return self.support_

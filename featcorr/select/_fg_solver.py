@@ -163,7 +163,24 @@ def fit_feature_gradients(
     device: torch.device,
     dtype: torch.dtype,
 ) -> tuple[torch.Tensor, int]:
-    """Optimise the relaxed subset x (D,) and return (x, number of steps taken)."""
+    """Optimise the relaxed subset x (D,) and return (x, number of steps taken).
+
+    Minibatches of at most 4M entries run single-threaded on CPU (these memory-bound steps lose more to
+    thread barriers than they gain); the caller's thread setting is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and batch_size * n_features_in <= 4_000_000:
+        torch.set_num_threads(1)
+    try:
+        return _fit(epoch_chunks, stats, n_features_in=n_features_in, order=order, penalty=penalty,
+                    batch_size=batch_size, n_epochs=n_epochs, learning_rate=learning_rate, device=device,
+                    dtype=dtype)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _fit(epoch_chunks, stats, *, n_features_in, order, penalty, batch_size, n_epochs, learning_rate, device,
+         dtype):
     D = n_features_in
     x = torch.zeros(D, dtype=dtype, device=device)
     adam_m = torch.zeros_like(x)

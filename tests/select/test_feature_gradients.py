@@ -1,0 +1,161 @@
+"""FeatureGradients: learnability estimator vs brute force, hand-written gradient vs autograd, planted recovery."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.feature_selection import SelectKBest, f_regression
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from featcorr.errors import FeatcorrError, NotEnoughSamplesError, ShapeError
+from featcorr.select import FeatureGradients
+from featcorr.select._learnability import SLE_COEFFICIENTS, BatchWorkspace, learnability, learnability_terms
+
+
+def _brute_chains(X, y, s, k):
+    """T_k by enumerating every chain i0 < i1 < ... < i_{k+1} (float64, literal definition)."""
+    K = (X * s) @ X.T
+    n = X.shape[0]
+    tot = 0.0
+    for idx in itertools.combinations(range(n), k + 2):
+        v = y[idx[0]] * y[idx[-1]]
+        for a, b in zip(idx[:-1], idx[1:]):
+            v *= K[a, b]
+        tot += v
+    return tot / math.comb(n, k + 2)
+
+
+def _matrix_formula(X, y, s, k):
+    G = np.triu((X * s) @ X.T, 1)
+    return y @ np.linalg.matrix_power(G, k + 1) @ y / math.comb(X.shape[0], k + 2)
+
+
+def test_terms_match_chain_enumeration(rng):
+    X, y, s = rng.normal(size=(9, 4)), rng.normal(size=9), rng.uniform(size=4)
+    T = learnability_terms(torch.tensor(X), torch.tensor(y), torch.tensor(s), 3).numpy()
+    for k in range(3):
+        np.testing.assert_allclose(T[k], _brute_chains(X, y, s, k), rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("order", [1, 4, 7])
+def test_terms_match_matrix_formula_large_n(rng, order):
+    # n = 300 exercises the 1/n rescaling that keeps binom(n, k+2) far from overflow
+    X, y, s = rng.normal(size=(300, 6)) / 10, rng.normal(size=300), rng.uniform(size=6)
+    T = learnability_terms(torch.tensor(X), torch.tensor(y), torch.tensor(s), order).numpy()
+    ref = [_matrix_formula(X, y, s, k) for k in range(order)]
+    np.testing.assert_allclose(T, ref, rtol=1e-9, atol=1e-15)
+
+
+def test_learnability_value_is_coefficient_sum(rng):
+    X, y = rng.normal(size=(40, 5)), rng.normal(size=40)
+    ref = sum(c * _matrix_formula(X, y, np.ones(5), k) for k, c in enumerate(SLE_COEFFICIENTS[4]))
+    assert learnability(X, y, order=4) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("order,block,n", [(1, 64, 50), (4, 8, 50), (4, 7, 53), (6, 16, 40)])
+def test_blocked_value_and_gradient_match_autograd(rng, order, block, n):
+    X, y = torch.tensor(rng.normal(size=(n, 6))), torch.tensor(rng.normal(size=n))
+    s = torch.tensor(rng.uniform(size=6), requires_grad=True)
+    coef = torch.tensor(SLE_COEFFICIENTS[order], dtype=torch.float64)
+    z = torch.dot(coef, learnability_terms(X, y, s, order))
+    (g,) = torch.autograd.grad(z, s)
+    ws = BatchWorkspace(n, 6, order, SLE_COEFFICIENTS[order], dtype=torch.float64, device=torch.device("cpu"),
+                        block=block)
+    ws.set_batch(X, s.detach())
+    z2, g2 = ws.value_and_grad(y)
+    assert float(z2) == pytest.approx(float(z.detach()), rel=1e-10, abs=1e-15)
+    np.testing.assert_allclose(g2.numpy(), g.numpy(), rtol=1e-9, atol=1e-14)
+
+
+def _suppressor(rng, n=2000, D=20):
+    """Classical suppressor: x7 is the shared noise of x3, uncorrelated with y, corr(x3, x7) ~ 0.95."""
+    X = rng.normal(size=(n, D))
+    shared = rng.normal(size=n)
+    X[:, 3] = np.sqrt(0.108) * rng.normal(size=n) + shared
+    X[:, 7] = shared + 0.05 * rng.normal(size=n)
+    y = X[:, 3] - X[:, 7] + 0.05 * rng.normal(size=n)
+    return X, y
+
+
+def test_finds_suppressor_pair_univariate_ranking_misses(rng):
+    X, y = _suppressor(rng)
+    assert abs(np.corrcoef(X[:, 3], X[:, 7])[0, 1] - 0.95) < 0.02
+    uni = SelectKBest(f_regression, k=2).fit(X, y).get_support(indices=True)
+    assert abs(np.corrcoef(X[:, 7], y)[0, 1]) < 0.06
+    assert 7 not in set(uni)  # x7 alone says nothing about y
+    fg = FeatureGradients(n_features=2, batch_size=500, n_epochs=20, penalty=0.3, random_state=0).fit(X, y)
+    assert set(fg.get_support(indices=True)) == {3, 7}
+    assert fg.n_steps_ == 80
+    assert fg.scores_[[3, 7]].min() > 0.9 > np.delete(fg.scores_, [3, 7]).max()
+
+
+def test_classification_and_multiclass(rng):
+    X, y = _suppressor(rng)
+    fg = FeatureGradients(n_features=2, batch_size=500, n_epochs=20, penalty=0.3, random_state=0)
+    fg.fit(X, (y > 0).astype(int))
+    assert set(fg.get_support(indices=True)) == {3, 7}
+    y3 = np.digitize(X[:, 5] + 0.3 * rng.normal(size=len(y)), [-0.5, 0.5])
+    fg3 = FeatureGradients(n_features=1, batch_size=500, n_epochs=10, random_state=0).fit(X, y3)
+    assert fg3.get_support(indices=True).tolist() == [5] and fg3.task_ == "classification"
+
+
+def test_feature_map_makes_square_effect_visible(rng):
+    X = rng.normal(size=(2000, 8))
+    y = X[:, 2] ** 2 + 0.1 * rng.normal(size=2000)
+    plain = FeatureGradients(n_features=1, batch_size=500, n_epochs=10, random_state=0).fit(X, y)
+    mapped = FeatureGradients(n_features=1, batch_size=500, n_epochs=10, feature_map="square", random_state=0)
+    mapped.fit(X, y)
+    assert mapped.get_support(indices=True).tolist() == [2]
+    assert mapped.x_.shape == (16,)
+    assert plain.scores_[2] < 0.5 < mapped.scores_[2]  # invisible without the map
+
+
+def test_stream_of_chunks_equals_in_memory_without_shuffle(rng):
+    X, y = _suppressor(rng, n=1200, D=10)
+    chunks = [(torch.tensor(X[i : i + 300]), torch.tensor(y[i : i + 300])) for i in range(0, 1200, 300)]
+    a = FeatureGradients(n_features=2, batch_size=400, n_epochs=5, shuffle=False, dtype="float64").fit(X, y)
+    b = FeatureGradients(n_features=2, batch_size=400, n_epochs=5, dtype="float64").fit(chunks)
+    np.testing.assert_allclose(b.x_, a.x_, rtol=1e-5, atol=1e-7)  # sv1: float32 Gram vs float64 co-moments
+    assert b.n_features_in_ == 10 and b.n_steps_ == 15
+
+
+def test_float32_matches_float64(rng):
+    X, y = _suppressor(rng, n=1000, D=10)
+    a = FeatureGradients(n_features=2, batch_size=250, n_epochs=5, random_state=1, dtype="float64").fit(X, y)
+    b = FeatureGradients(n_features=2, batch_size=250, n_epochs=5, random_state=1).fit(X, y)
+    np.testing.assert_allclose(b.x_, a.x_, atol=1e-3)
+
+
+def test_n_features_none_keeps_nonnegative_logits(rng):
+    X, y = _suppressor(rng, n=1000, D=10)
+    fg = FeatureGradients(n_features=None, batch_size=250, n_epochs=10, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(fg.support_, fg.x_ >= 0)
+
+
+def test_bad_inputs(rng):
+    X, y = rng.normal(size=(50, 4)), rng.normal(size=50)
+    with pytest.raises(FeatcorrError, match="order"):
+        learnability(X, y, order=13)
+    with pytest.raises(ShapeError, match="s has 3 entries"):
+        learnability(X, y, s=np.ones(3))
+    with pytest.raises(NotEnoughSamplesError, match="too small for order=4"):
+        learnability(X[:3], y[:3], order=4)
+    with pytest.raises(FeatcorrError, match="one-shot iterator"):
+        FeatureGradients(n_features=1).fit(iter([(X, y)]))
+    with pytest.raises(ShapeError, match="every chunk needs 4 features"):
+        FeatureGradients(n_features=1).fit([(X, y), (X[:, :3], y)])
+    with pytest.raises(FeatcorrError, match="NaN"):
+        Xn = X.copy()
+        Xn[3, 1] = np.nan
+        FeatureGradients(n_features=1).fit(Xn, y)
+    with pytest.raises(FeatcorrError, match="n_features=5 is larger"):
+        FeatureGradients(n_features=5).fit(X, y)
+
+
+@parametrize_with_checks([FeatureGradients(n_features=1, n_epochs=3, random_state=0)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

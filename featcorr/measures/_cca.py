@@ -185,10 +185,13 @@ def canonical_correlations_from(
         Block names (X and Y).
     rtol : float, default=1e-10
         Relative eigenvalue tolerance.
+    caller : str, default="cca"
+        Name used in error messages.
 
     Returns
     -------
     CanonicalCorrelations
+        Correlations, ranks and tolerance.
 
     Raises
     ------
@@ -237,6 +240,7 @@ def canonical_correlations(X: Any, Y: Any, *, rtol: float = DEFAULT_RTOL, pool: 
     Parameters
     ----------
     X : array-like of shape (n_samples, p)
+        First representation; rows are samples.
     Y : array-like of shape (n_samples, q)
         Same samples, same order; n_samples must exceed p and q.
     rtol : float, default=1e-10
@@ -261,10 +265,11 @@ def canonical_correlations(X: Any, Y: Any, *, rtol: float = DEFAULT_RTOL, pool: 
 
     Examples
     --------
-    >>> import numpy as np, featcorr.measures as fm
+    >>> import numpy as np
+    >>> from featcorr.measures import canonical_correlations
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(500, 3))
-    >>> res = fm.canonical_correlations(X, X @ rng.normal(size=(3, 3)) + 1.0)
+    >>> res = canonical_correlations(X, X @ rng.normal(size=(3, 3)) + 1.0)
     >>> np.round(res.rho, 10).tolist()
     [1.0, 1.0, 1.0]
     """
@@ -290,6 +295,7 @@ def cca_from(
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names.
     summary : {"mean", "r2"}, default="mean"
@@ -386,6 +392,7 @@ def svcca_from(
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names.
     threshold : float in (0, 1], default=0.99
@@ -398,7 +405,7 @@ def svcca_from(
         >= threshold; ``"strict"`` keeps those whose cumulative share is
         < threshold (anatome, johnmwu ``sum(cum < 0.99 total)``), one fewer.
     standardize : bool, default=False
-        z-score every unit first (PCA of the correlation matrix), as
+        Z-score every unit first (PCA of the correlation matrix), as
         johnmwu/contextual-corr-analysis ``CCA(normalize_dimensions=True)``.
     rtol : float, default=1e-10
         Relative eigenvalue tolerance: directions at or below it never count.
@@ -460,6 +467,7 @@ def pwcca_from(
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names (X and Y).
     side : {"x", "y"}, default="x"

@@ -35,6 +35,7 @@ def maxcorr_from(snap: MomentsSnapshot, a: str, b: str) -> float:
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names: the neurons of ``a`` are scored against ``b``.
 
@@ -64,7 +65,19 @@ def lincca_from(snap: MomentsSnapshot, a: str, b: str) -> float:
     Same as ``svcca_from(snap, a, b, threshold=0.99, keep="variance",
     cut="strict", standardize=True)``, the convention of
     johnmwu/contextual-corr-analysis ``CCA(percent_variance=0.99,
-    normalize_dimensions=True)``. Symmetric, in [0, 1].
+    normalize_dimensions=True)``.
+
+    Parameters
+    ----------
+    snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
+    a, b : str
+        Block names.
+
+    Returns
+    -------
+    float
+        Symmetric, in [0, 1].
     """
     return svcca_from(snap, a, b, threshold=0.99, keep="variance", cut="strict", standardize=True)
 
@@ -152,6 +165,7 @@ def neuron_ranking(X: Any, others: Mapping[str, Any] | Sequence[Any], *, method:
     method : {"maxcorr", "mincorr", "maxlinreg", "minlinreg"}, default="maxcorr"
         See :func:`neuron_scores_from`.
     rtol : float, default=1e-10
+        Relative eigenvalue tolerance for the linreg pseudo-inverse.
 
     Returns
     -------
@@ -171,11 +185,12 @@ def neuron_ranking(X: Any, others: Mapping[str, Any] | Sequence[Any], *, method:
 
     Examples
     --------
-    >>> import numpy as np, featcorr.measures as fm
+    >>> import numpy as np
+    >>> from featcorr.measures import neuron_ranking
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(100, 3))
     >>> others = {"a": X[:, :1] + 0.1 * rng.normal(size=(100, 1)), "b": X[:, :2]}
-    >>> fm.neuron_ranking(X, others, method="mincorr")["rank"].tolist()
+    >>> neuron_ranking(X, others, method="mincorr")["rank"].tolist()
     [1, 2, 3]
     """
     caller = "neuron_ranking"

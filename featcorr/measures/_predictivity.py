@@ -161,6 +161,7 @@ def linear_predictivity_from(
     Parameters
     ----------
     snap : FoldMomentsSnapshot
+        Per-fold moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Predictor block X and target block Y.
     alpha : float >= 0 or None, default=None

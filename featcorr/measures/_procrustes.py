@@ -56,6 +56,7 @@ def procrustes_from(snap: MomentsSnapshot, a: str, b: str, *, metric: str = "ang
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names.
     metric : {"angular", "euclidean"}, default="angular"
@@ -147,6 +148,7 @@ def shape_metric_from(
     Parameters
     ----------
     snap : MomentsSnapshot
+        Moments holding the (a, a), (b, b) and (a, b) blocks.
     a, b : str
         Block names.
     alpha : float in [0, 1], default=1.0

@@ -54,6 +54,20 @@ def fold_of_rows(blocks: Sequence[torch.Tensor], n_folds: int, seed: int) -> tor
     h(row) = sum_j (lo_j a_j + hi_j b_j) mod (2^31 - 1), with lo_j / hi_j the
     low / high 32-bit words of the float64 value of column j (-0.0 read as
     0.0) and (a_j, b_j) seeded weights; fold = h mod n_folds.
+
+    Parameters
+    ----------
+    blocks : sequence of torch.Tensor of shape (n, p_i)
+        The row's blocks, in the order they are hashed (FoldMoments sorts by name).
+    n_folds : int
+        Number of folds.
+    seed : int
+        Seed of the weights.
+
+    Returns
+    -------
+    torch.Tensor of shape (n,), int64
+        Fold of each row.
     """
     n = blocks[0].shape[0]
     device = blocks[0].device
@@ -81,10 +95,16 @@ class FoldMoments(Statistic):
         Number of folds (>= 2).
     seed : int, default=0
         Seed of the fold hash (see module docstring).
-    pairs, blocks, max_features, gemm_dtype
+    pairs : "all", "self", ("cross", names_a, names_b) or iterable of pairs, default="all"
         As :class:`~featcorr.stats.Moments` (every fold keeps the same blocks).
+    blocks : sequence of str, optional
+        As :class:`~featcorr.stats.Moments`.
+    max_features : int, default=16384
+        As :class:`~featcorr.stats.Moments`.
     max_memory_gb : float, default=8.0
         Budget for all folds together (each fold gets 1/n_folds of it).
+    gemm_dtype : {"float64", "float32"}, default="float64"
+        As :class:`~featcorr.stats.Moments`.
 
     Notes
     -----

@@ -24,8 +24,7 @@ import torch
 
 from .._validation import check_option
 from ..errors import ConstantFeatureError, NotEnoughSamplesError, RankDeficientError, UnknownOptionError
-from ..stats import MomentsSnapshot
-from ..stats._fold_moments import FoldMoments, FoldMomentsSnapshot
+from ..stats import FoldMoments, FoldMomentsSnapshot, MomentsSnapshot
 from ._common import MOMENTS_ENGINE_OPTIONS
 from ._linalg import eigh
 from ._registry import MeasureSpec, register

@@ -154,7 +154,7 @@ def test_self_similarity(rng):
 
 
 # ----------------------------------------------------------------- invariances
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**16), scale=st.floats(1e-2, 1e2))
 def test_invariances(seed, scale):
     rng = np.random.default_rng(seed)
@@ -191,6 +191,26 @@ def test_streaming_and_merge_equal_whole(rng):
     for f in (cca_from, svcca_from, pwcca_from):
         assert f(merged, "x", "y") == pytest.approx(f(whole, "x", "y"), abs=1e-11)
     assert cca_from(whole, "x", "y") == pytest.approx(ref_rho(X, Y).mean(), abs=1e-10)
+
+
+def test_float32_with_large_offsets_accumulates_in_float64(rng):
+    X = (1e3 + rng.normal(size=(3000, 16))).astype(np.float32)
+    Y = (1e3 + (X - 1e3) @ rng.normal(size=(16, 8)) * 0.1 + rng.normal(size=(3000, 8))).astype(np.float32)
+    m = Moments()
+    for lo in range(0, 3000, 256):
+        m.update({"x": X[lo : lo + 256], "y": Y[lo : lo + 256]})
+    snap = m.finalize()
+    X64, Y64 = X.astype(np.float64), Y.astype(np.float64)
+    assert cca_from(snap, "x", "y") == pytest.approx(ref_rho(X64, Y64).mean(), abs=1e-9)
+    assert pwcca_from(snap, "x", "y") == pytest.approx(ref_pwcca(X64, Y64), abs=1e-9)
+
+
+def test_registered_with_facts():
+    table = fc.measures().set_index("name")
+    for name, sym in (("cca", True), ("svcca", True), ("pwcca", False), ("lincca", True), ("maxcorr", False)):
+        assert table.loc[name, "statistic"] == "moments" and table.loc[name, "kind"] == "similarity"
+        assert bool(table.loc[name, "symmetric"]) is sym
+    assert "invertible linear" in table.loc["cca", "invariances"]
 
 
 # ----------------------------------------------------------------- rank deficiency

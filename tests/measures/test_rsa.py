@@ -351,3 +351,23 @@ def test_large_n_threaded_path_matches_scipy():
     Y = X[:, :3] ** 2 + rng.normal(size=(1600, 3))
     want = ss.spearmanr(pdist(X, "correlation"), pdist(Y, "correlation")).statistic
     assert rsa(X, Y) == pytest.approx(want, rel=1e-10)
+
+
+def test_compare_engine_feeds_the_same_sample_and_the_input(rng):
+    # fc.compare accumulates one Reservoir for every sample measure, with the model input as "__input__"
+    nn = pytest.importorskip("torch.nn")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 8), nn.Tanh())
+    data = [torch.randn(40, 10) for _ in range(3)]
+    res = fc.compare(model, data, measures=("rsa", "deconfounded_rsa", "mutual_knn"), progress=False).to_frame()
+    X = torch.cat(data)
+    with torch.no_grad():
+        h1 = model[1](model[0](X)).numpy()
+        h3 = model[3](model[2](torch.from_numpy(h1))).numpy()
+
+    def value(measure):
+        return float(res[(res.measure == measure) & (res.layer_a == "1") & (res.layer_b == "3")].value.iloc[0])
+
+    assert value("rsa") == pytest.approx(rsa(h1, h3), rel=1e-10)
+    assert value("deconfounded_rsa") == pytest.approx(deconfounded_rsa(h1, h3, X.numpy()), rel=1e-10)
+    assert value("mutual_knn") == pytest.approx(fc.similarity(h1, h3, measure="mutual_knn"), rel=1e-12)

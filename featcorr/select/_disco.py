@@ -12,6 +12,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..errors import FeatcorrError
 from ._base import BaseSelector
+from ._threads import torch_threads
 
 __all__ = ["DisCo", "afinv_dcor_candidates"]
 
@@ -176,7 +177,7 @@ class DisCo(BaseSelector):
         self.random_state = random_state
 
     def fit(self, X, y):
-        """Select features greedily.
+        """Select features greedily (torch work runs single-threaded).
 
         Parameters
         ----------
@@ -187,6 +188,10 @@ class DisCo(BaseSelector):
         -------
         self
         """
+        with torch_threads(1):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         self._validate_params()
         X, y, task = self._validate_Xy(X, y, min_samples=4)
         if self.t_low >= self.t_high:

@@ -278,7 +278,6 @@ def test_deconfounded_rsa_matches_direct_ols(rng, comparison, method):
     assert got < rsa(X, Y, rdm=method, comparison=comparison)
 
 
-@pytest.mark.xfail(reason="similarity(confounder=...) needs the extra-blocks edit of measures/_api.py", strict=False)
 def test_deconfounded_rsa_through_similarity(rng):
     X0 = rng.normal(size=(30, 6))
     X, Y = X0 @ rng.normal(size=(6, 8)) + rng.normal(size=(30, 8)), X0 + rng.normal(size=(30, 6))

@@ -1,16 +1,16 @@
-"""Cross-checks of cca / svcca / procrustes / shape_metric / linear_predictivity against peer code.
+"""Cross-checks of the CCA family (cca, pwcca inputs) against peer code.
 
 Run with ``pytest -m anchors tests/anchors``. Peers:
 
 - cca-zoo ``CCA`` (PyPI, in the ``anchors`` extra): exact CCA, ``score`` = mean rho;
 - scikit-learn ``CCA``: an *iterative* (NIPALS / PLS-style) solver, so it only
   approaches the exact rho (checked to 1e-6 on a well-separated spectrum);
-- google/svcca ``cca_core.py`` and ahwillia/netrep: not on PyPI. They are read
+- google/svcca ``cca_core.py``: not on PyPI. They are read
   from local git mirrors brought by the ``fetch`` tool
   (``/work/.mirror/<owner>+<name>/repo``, or the directory in
   ``FEATCORR_MIRRORS``), exported to a temporary directory at test time and
-  imported from there; the tests skip with the reason when a mirror is absent.
-  Their code is never committed here.
+  imported from there; the tests skip with the reason when the mirror is absent.
+  Its code is never committed here. (Netrep checks: test_procrustes_anchors.py.)
 """
 
 from __future__ import annotations
@@ -49,18 +49,6 @@ def google_cca_core(tmp_path_factory):
     sys.path.insert(0, str(d))
     try:
         return importlib.import_module("cca_core")
-    finally:
-        sys.path.remove(str(d))
-
-
-@pytest.fixture(scope="module")
-def netrep_linear(tmp_path_factory):
-    d = _export("ahwillia/netrep", ["netrep"], tmp_path_factory.mktemp("netrep"))
-    sys.path.insert(0, str(d))
-    try:
-        return importlib.import_module("netrep.metrics").LinearMetric
-    except ImportError as exc:  # a dependency of netrep is missing
-        pytest.skip(f"netrep could not be imported ({exc})")
     finally:
         sys.path.remove(str(d))
 
@@ -108,30 +96,3 @@ def test_google_svcca_cca_core(google_cca_core, seed):
     np.testing.assert_allclose(rho, res["cca_coef1"][: rho.size], atol=1e-8)
     # its "mean" is not rho-bar: the mean of the leading coefficients reaching 98% of their sum (METHODS A5)
     assert abs(float(np.mean(res["mean"])) - rho.mean()) > 1e-3
-
-
-@pytest.mark.parametrize("alpha", [1.0, 0.5, 0.0])
-@pytest.mark.parametrize("metric", ["angular", "euclidean"])
-def test_netrep_linear_metric(netrep_linear, alpha, metric):
-    X, Y = _pair(5, n=400, p=8, q=8)
-    want = netrep_linear(alpha=alpha, score_method=metric).fit_score(X, Y)
-    got = fc.similarity(X, Y, measure="shape_metric", alpha=alpha, metric=metric, covariance="unnormalized")
-    assert got == pytest.approx(want, rel=1e-8, abs=1e-8)
-    if alpha == 1.0 and metric == "angular":
-        assert fc.similarity(X, Y, measure="procrustes") == pytest.approx(want, abs=1e-8)
-
-
-@pytest.mark.parametrize("alpha", [1.0, 0.5])
-def test_netrep_zero_padding_angular(netrep_linear, alpha):
-    X, Y = _pair(6, n=400, p=9, q=5)
-    want = netrep_linear(alpha=alpha, zero_pad=True).fit_score(X, Y)
-    got = fc.similarity(X, Y, measure="shape_metric", alpha=alpha, covariance="unnormalized")
-    assert got == pytest.approx(want, abs=1e-6)  # netrep clips the padded eigenvalues at 1e-7
-
-
-def test_netrep_padding_changes_its_euclidean_rescaling(netrep_linear):
-    # documented difference: netrep's clipped zero-pad eigenvalues enter its variance-preserving rescaling
-    X, Y = _pair(6, n=400, p=9, q=5)
-    want = netrep_linear(alpha=0.5, score_method="euclidean").fit_score(X, Y)
-    got = fc.similarity(X, Y, measure="shape_metric", alpha=0.5, metric="euclidean", covariance="unnormalized")
-    assert 0 < abs(got - want) / want < 1e-2

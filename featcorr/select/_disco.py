@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..errors import FeatcorrError
+from ._params import validate_params
 from ._base import BaseSelector
 from ._threads import torch_threads
 
@@ -192,7 +193,7 @@ class DisCo(BaseSelector):
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        self._validate_params()
+        validate_params(self)
         X, y, task = self._validate_Xy(X, y, min_samples=4)
         if self.t_low >= self.t_high:
             raise FeatcorrError(f"DisCo: t_low={self.t_low} must be smaller than t_high={self.t_high}.")

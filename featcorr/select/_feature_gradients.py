@@ -11,6 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import FeatcorrError, ShapeError
+from ._params import validate_params
 from ._base import BaseSelector
 from ._fg_solver import FGData, data_statistics, fit_feature_gradients
 
@@ -199,7 +200,7 @@ class FeatureGradients(BaseSelector):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         if y is None and _is_stream(X):
             return self._fit_stream(X)
         device = self.device

@@ -10,6 +10,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 
 from ..errors import FeatcorrError
+from ._params import validate_params
 from ._base import BaseSelector, ranking_from_order
 
 __all__ = ["HSICLasso", "block_hsic_statistics", "nonnegative_lars"]
@@ -237,7 +238,7 @@ class HSICLasso(BaseSelector):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         X, y, task = self._validate_Xy(X, y, multi_output=True)
         k = self._n_select()
         n, d = X.shape

@@ -10,6 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import FeatcorrError
+from ._params import validate_params
 from ._base import BaseSelector
 
 __all__ = ["SequentialAttention", "omp_order"]
@@ -159,7 +160,7 @@ class SequentialAttention(BaseSelector):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         X, y, task = self._validate_Xy(X, y)
         k = self._n_select()
         n, p = X.shape

@@ -236,6 +236,15 @@ def test_float32_input_is_compared_in_float64(rng):
     assert rsa(torch.from_numpy(X32), torch.from_numpy(Y32)) == pytest.approx(want.statistic, rel=1e-10)
 
 
+def test_compare_rdms_accepts_rounding_asymmetry(rng):
+    Z = rng.normal(size=(30, 5))
+    Z /= np.linalg.norm(Z, axis=1, keepdims=True)
+    D = 1.0 - Z @ Z.T  # another tool's RDM: symmetric and zero-diagonal only up to rounding
+    D2 = squareform(pdist(rng.normal(size=(30, 3))))
+    iu = np.triu_indices(30, 1)
+    assert compare_rdms(D, D2) == pytest.approx(ss.spearmanr(D[iu], D2[iu]).statistic, rel=1e-12)
+
+
 def test_compare_rdms_drops_shared_nans(rng):
     d1, d2 = rng.random(45), rng.random(45)
     d1[[3, 10]] = np.nan

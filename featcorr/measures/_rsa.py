@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import as_2d, as_tensor, check_finite, check_option, check_same_n
+from .._validation import as_2d, as_tensor, check_option, check_same_n
 from ..errors import ConstantFeatureError, NonFiniteError, NotEnoughSamplesError, ShapeError
 from ..stats import Reservoir, ReservoirSnapshot
 from ._rdm import (

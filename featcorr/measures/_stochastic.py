@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .._validation import as_tensor, check_finite, check_option
-from ..errors import ConstantFeatureError, FeatcorrError, NotEnoughSamplesError, ShapeError, UnknownOptionError
+from ..errors import FeatcorrError, NotEnoughSamplesError, ShapeError, UnknownOptionError
 from ..stats import ReservoirSnapshot
 from ._registry import MeasureSpec, register
 from ._rsa import sample_request

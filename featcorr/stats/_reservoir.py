@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from .._validation import check_finite
 from ..errors import (
     EmptyStatisticError,
     NotEnoughSamplesError,
@@ -163,8 +162,6 @@ class Reservoir(Statistic):
             self.widths = dict(widths)
         elif widths != self.widths:
             self._raise_block_mismatch(widths)
-        for name, t in data.items():
-            check_finite(t, name=f"block {name!r}", caller="Reservoir.update")
         nb = next(iter(data.values())).shape[0]
         if nb == 0:
             return self

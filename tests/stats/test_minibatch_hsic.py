@@ -219,3 +219,25 @@ def test_bad_inputs(rng):
         MinibatchHSIC().finalize()
     with pytest.raises(UnknownLayerError, match="no block named 'q'"):
         s.finalize().hsic("q", "x")
+
+
+def test_bfloat16_gram_option_is_close_and_linear_only(rng):
+    data = {k: v.astype(np.float32) for k, v in _blocks(rng).items()}
+    a = MinibatchHSIC(batch_size=80, gemm_dtype="bfloat16").update({k: torch.from_numpy(v) for k, v in data.items()})
+    b = MinibatchHSIC(batch_size=80).update(data)
+    ra, rb = a.finalize().matrix().numpy(), b.finalize().matrix().numpy()
+    np.testing.assert_allclose(ra, rb, rtol=2e-2, atol=2e-3 * np.abs(rb).max())
+    assert np.abs(ra - rb).max() > 0  # it really ran in lower precision
+    with pytest.raises(UnknownOptionError, match="linear kernel only"):
+        MinibatchHSIC("rbf", gemm_dtype="bfloat16")
+
+
+def test_fast_path_tensors_detect_non_finite_rows(rng):
+    X = torch.randn(30, 4)
+    X[7, 2] = float("nan")
+    with pytest.raises(NonFiniteError, match=r"\['x'\] contain NaN or inf"):
+        MinibatchHSIC().update({"x": X, "y": torch.randn(30, 3)})
+    Y = torch.randn(30, 3, dtype=torch.float32)
+    Y[0, 0] = float("inf")
+    with pytest.raises(NonFiniteError, match=r"\['y'\]"):
+        MinibatchHSIC(gemm_dtype="float32").update({"x": torch.randn(30, 4), "y": Y})

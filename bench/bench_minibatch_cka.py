@@ -1,0 +1,223 @@
+"""featcorr minibatch_cka vs pytorch-cka's minibatch CKA on the same MLP layers and batches.
+
+Workload: two seeded MLPs (post-ReLU outputs of every hidden layer), N samples
+in batches of B, every layer of model A against every layer of model B.
+Each tool does its own forward passes (end-to-end from models and a loader);
+the time of the forward passes alone is measured too, so the HSIC part of each
+tool is (total - forward). Runs are interleaved and repeated; medians reported.
+
+Reference ("exact"): the same estimator computed independently in float64
+numpy (Kornblith's U-centred Grams, HSIC averaged over the same batches).
+With --full-exact, also the full-data debiased CKA (the population target).
+
+    .venv/bin/python bench/bench_minibatch_cka.py [--n 10000 --batch 500 --depth 6 --width 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from featcorr.measures import debiased_cka_from, minibatch_cka_from
+from featcorr.stats import DebiasedMoments, MinibatchHSIC
+
+
+def mlp(depth: int, width: int, d_in: int) -> nn.Sequential:
+    layers, d = [], d_in
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.ReLU()]
+        d = width
+    return nn.Sequential(*layers).eval()
+
+
+def relu_names(model: nn.Sequential) -> list[str]:
+    return [name for name, mod in model.named_modules() if isinstance(mod, nn.ReLU)]
+
+
+class Recorder:
+    """Forward hooks that keep the latest output of the chosen modules (bench helper)."""
+
+    def __init__(self, model, names, prefix):
+        self.out = {}
+        mods = dict(model.named_modules())
+        self.handles = [mods[n].register_forward_hook(self._hook(prefix + n)) for n in names]
+
+    def _hook(self, key):
+        def hook(_mod, _inp, output):
+            self.out[key] = output.detach()
+
+        return hook
+
+    def close(self):
+        for h in self.handles:
+            h.remove()
+
+
+class Clock:
+    """Wall-clock and process CPU time of a block (CPU time is steadier on a shared machine)."""
+
+    def __enter__(self):
+        self.w, self.c = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall, self.cpu = time.perf_counter() - self.w, time.process_time() - self.c
+
+
+def run_forward(m1, m2, loader):
+    with Clock() as c, torch.inference_mode():
+        for (x,) in loader:
+            m1(x)
+            m2(x)
+    return c, None
+
+
+def run_pytorch_cka(m1, m2, loader, names):
+    import cka
+
+    with Clock() as c:
+        mat = cka.compute_cka(m1, m2, loader, layers=names, device="cpu", progress=False)[0]
+    return c, mat.double().numpy()
+
+
+def run_featcorr(m1, m2, loader, names, gemm_dtype):
+    with Clock() as c:
+        ra, rb = Recorder(m1, names, "a/"), Recorder(m2, names, "b/")
+        A, B = tuple("a/" + n for n in names), tuple("b/" + n for n in names)
+        stat = MinibatchHSIC(pairs=("cross", A, B), gemm_dtype=gemm_dtype)
+        try:
+            with torch.inference_mode():
+                for (x,) in loader:
+                    m1(x)
+                    m2(x)
+                    stat.update({**ra.out, **rb.out})
+        finally:
+            ra.close()
+            rb.close()
+        snap = stat.finalize()
+        mat = np.array([[minibatch_cka_from(snap, a, b) for b in B] for a in A])
+    return c, mat
+
+
+def collect(m1, m2, loader, names):
+    ra, rb = Recorder(m1, names, "a/"), Recorder(m2, names, "b/")
+    batches = []
+    with torch.inference_mode():
+        for (x,) in loader:
+            m1(x)
+            m2(x)
+            batches.append({k: v.double().numpy() for k, v in {**ra.out, **rb.out}.items()})
+    ra.close()
+    rb.close()
+    return batches
+
+
+def u_centre(K):
+    K = K.copy()
+    n = K.shape[0]
+    np.fill_diagonal(K, 0.0)
+    means = K.sum(0) / (n - 2)
+    means -= means.sum() / (2 * (n - 1))
+    K -= means[:, None]
+    K -= means[None, :]
+    np.fill_diagonal(K, 0.0)
+    return K
+
+
+def numpy_reference(batches, names):
+    """Minibatch CKA in float64 numpy: U-centred Grams, HSIC summed over the batches, then the ratio."""
+    A, B = ["a/" + n for n in names], ["b/" + n for n in names]
+    keys = A + B
+    H = np.zeros((len(keys), len(keys)))
+    for bt in batches:
+        m = next(iter(bt.values())).shape[0]
+        if m < 4:
+            continue
+        G = np.stack([u_centre(bt[k] @ bt[k].T).ravel() for k in keys])
+        H += G @ G.T / (m * (m - 3))
+    L = len(A)
+    return H[:L, L:] / np.sqrt(np.outer(np.diag(H)[:L], np.diag(H)[L:]))
+
+
+def full_exact(batches, names):
+    A, B = tuple("a/" + n for n in names), tuple("b/" + n for n in names)
+    st = DebiasedMoments(pairs=("cross", A, B))
+    for bt in batches:
+        st.update(bt)
+    snap = st.finalize()
+    return np.array([[debiased_cka_from(snap, a, b) for b in B] for a in A])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--depth", type=int, default=6)
+    ap.add_argument("--width", type=int, default=512)
+    ap.add_argument("--d-in", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--full-exact", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    m1, m2 = mlp(args.depth, args.width, args.d_in), mlp(args.depth, args.width, args.d_in)
+    X = torch.randn(args.n, args.d_in)
+    loader = DataLoader(TensorDataset(X), batch_size=args.batch)
+    names = relu_names(m1)
+    print(f"workload: 2 MLPs depth {args.depth} width {args.width} d_in {args.d_in}, {len(names)}x{len(names)} "
+          f"layer pairs, N={args.n}, batch {args.batch}, torch threads {torch.get_num_threads()}")
+
+    ref = numpy_reference(collect(m1, m2, loader, names), names)
+    runs = {
+        "forward passes only": lambda: run_forward(m1, m2, loader),
+        "pytorch-cka 1.1.3 compute_cka": lambda: run_pytorch_cka(m1, m2, loader, names),
+        "featcorr minibatch_cka, gemm float64": lambda: run_featcorr(m1, m2, loader, names, "float64"),
+        "featcorr minibatch_cka, gemm float32": lambda: run_featcorr(m1, m2, loader, names, "float32"),
+        "featcorr minibatch_cka, gemm bfloat16": lambda: run_featcorr(m1, m2, loader, names, "bfloat16"),
+    }
+    wall = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    mats = {}
+    for _ in range(args.repeats):  # interleaved, so load changes hit every tool alike
+        for k, f in runs.items():
+            c, mats[k] = f()
+            wall[k].append(c.wall)
+            cpu[k].append(c.cpu)
+    full = full_exact(collect(m1, m2, loader, names), names) if args.full_exact else None
+    fw, fc_ = statistics.median(wall["forward passes only"]), statistics.median(cpu["forward passes only"])
+    pk = "pytorch-cka 1.1.3 compute_cka"
+    pw, pc = statistics.median(wall[pk]), statistics.median(cpu[pk])
+
+    print(f"\nmedians of {args.repeats} interleaved runs; 'HSIC part' = total - forward passes; "
+          "ratio = pytorch-cka time / this tool's time")
+    print("| tool | wall s | CPU s | HSIC part wall s | HSIC part CPU s | ratio wall (total / HSIC part) | "
+          "ratio CPU (total / HSIC part) | max abs err vs float64 reference |"
+          + (" max abs diff vs full-data debiased CKA |" if full is not None else ""))
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if full is not None else ""))
+    for k in runs:
+        w, c = statistics.median(wall[k]), statistics.median(cpu[k])
+        if mats[k] is None:
+            print(f"| {k} | {w:.3f} | {c:.3f} | | | | | |" + (" |" if full is not None else ""))
+            continue
+        line = (f"| {k} | {w:.3f} | {c:.3f} | {w - fw:.3f} | {c - fc_:.3f} | {pw / w:.2f} / {(pw - fw) / (w - fw):.2f} | "
+                f"{pc / c:.2f} / {(pc - fc_) / (c - fc_):.2f} | {np.abs(mats[k] - ref).max():.1e} |")
+        if full is not None:
+            line += f" {np.abs(mats[k] - full).max():.3f} |"
+        print(line)
+    print(f"\nwall runs: {', '.join(f'{k}: ' + ' '.join(f'{t:.2f}' for t in v) for k, v in wall.items())}")
+    neg = int((ref < 0).sum())
+    print(f"reference minibatch CKA: min {ref.min():.4f}, max {ref.max():.4f}, {neg} negative entries; "
+          f"pytorch-cka entries clamped to 0: {int((mats[pk] == 0).sum())}")
+
+
+if __name__ == "__main__":
+    main()

@@ -33,6 +33,7 @@ from ._app import app, command
 from . import _compare  # noqa: F401
 from . import _measures  # noqa: F401
 from . import _demo  # noqa: F401
+from . import _select  # noqa: F401
 
 __all__ = ["app", "command", "main"]
 

@@ -208,11 +208,11 @@ class DisCo(BaseSelector):
             raise FeatcorrError(f"DisCo: initial={S} must hold distinct indices, at most n_features={k}.")
         Xt = torch.from_numpy(X if X.flags.writeable else X.copy())
         if task == "classification":
-            Yfull = torch.nn.functional.one_hot(torch.from_numpy(y), int(y.max()) + 1).to(torch.float64)
+            Yfull = torch.nn.functional.one_hot(torch.tensor(y), int(y.max()) + 1).to(torch.float64)
             if Yfull.shape[1] == 2:
                 Yfull = Yfull[:, 1:]
         else:
-            Yfull = torch.from_numpy(y).reshape(n, -1).to(torch.float64)
+            Yfull = torch.tensor(y, dtype=torch.float64).reshape(n, -1)
         use_clf = self.classifier is not None and task == "classification"
         pairs = self.first_step == "pairs" or (self.first_step == "auto" and p <= 64)
         scores = np.full(p, np.nan)

@@ -212,7 +212,7 @@ class FeatureGradients(BaseSelector):
         cols, fmap = _map_names(self.feature_map, D)
         dtype = _DTYPES[self.dtype]
         Xt = fmap(torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device))
-        yt = torch.from_numpy(np.asarray(yn, dtype=np.float64)).to(device)
+        yt = torch.tensor(np.asarray(yn, dtype=np.float64)).to(device)
         n = Xt.shape[0]
         classification = task == "classification"
         stats = _memory_statistics(Xt, yt, preprocess=self.preprocess, classification=classification)

@@ -352,13 +352,21 @@ def test_measures_table_lists_sample_measures():
         assert table.loc[name, "kind"] == kind
 
 
-def test_large_n_threaded_path_matches_scipy():
-    # n >= 1500 builds and ranks the two RDMs in two threads, block by block
+def test_threaded_path_matches_scipy(monkeypatch):
+    # from _THREADED_FROM samples on, the two RDMs are built and ranked in two threads, block by block
+    import importlib
+
+    _rdm = importlib.import_module("featcorr.measures._rdm")
+    monkeypatch.setattr(_rdm, "_THREADED_FROM", 10)
+    monkeypatch.setattr(_rdm, "_BLOCK", 64)
     rng = np.random.default_rng(11)
-    X = rng.normal(size=(1600, 6))
-    Y = X[:, :3] ** 2 + rng.normal(size=(1600, 3))
-    want = ss.spearmanr(pdist(X, "correlation"), pdist(Y, "correlation")).statistic
-    assert rsa(X, Y) == pytest.approx(want, rel=1e-10)
+    X = rng.normal(size=(300, 6))
+    Y = X[:, :3] ** 2 + rng.normal(size=(300, 3))
+    for method, cmp in [("correlation", "spearman"), ("euclidean", "pearson"), ("cosine", "kendall_tau_a")]:
+        want = ref_compare(ref_rdm(X, method), ref_rdm(Y, method), cmp) if cmp != "kendall_tau_a" else (
+            ss.kendalltau(ref_rdm(X, method), ref_rdm(Y, method)).statistic  # no ties: tau-a = tau-b
+        )
+        assert rsa(X, Y, rdm=method, comparison=cmp) == pytest.approx(want, rel=1e-10)
 
 
 def test_compare_engine_feeds_the_same_sample_and_the_input(rng):

@@ -196,12 +196,12 @@ def compare(
                 input_dtype = str(inp.tensor.dtype).replace("torch.", "")
                 act_dtype = str(next(iter(acts_a.values())).dtype).replace("torch.", "")
                 if two:
-                    lab_a, lab_b = _labels(order_a, acts_a), _labels(order_b, acts_b)
+                    lab_a, lab_b = rec_a.labels_of(order_a), rec_b.labels_of(order_b)
                     blocks_a = [f"a/{x}" for x in lab_a]
                     blocks_b = [f"b/{x}" for x in lab_b]
                     display = {f"a/{x}": (x, "model_a") for x in lab_a} | {f"b/{x}": (x, "model_b") for x in lab_b}
                 else:
-                    lab_a, lab_b = _labels(order_a, acts_a), _labels(order_b, acts_a)
+                    lab_a, lab_b = rec_a.labels_of(order_a), rec_a.labels_of(order_b)
                     blocks_a, blocks_b = lab_a, lab_b
                     display = {x: (x, "") for x in acts_a}
                 plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller)
@@ -417,14 +417,6 @@ def _resolve_device(device: Any, model: Any, caller: str) -> torch.device:
         raise FeatcorrError(
             f"{caller}: device={device!r} is not a torch device ({exc}); use e.g. 'cpu', 'cuda' or 'cuda:1'."
         ) from None
-
-
-def _labels(order: list[str], acts: Mapping[str, Any]) -> list[str]:
-    """Recorded labels of the modules in ``order`` (with their #k repeats), in that order."""
-    by_base: dict[str, list[str]] = {}
-    for label in acts:
-        by_base.setdefault(label.partition("#")[0], []).append(label)
-    return [label for base in order for label in by_base.get(base, [])]
 
 
 def _pooled(t: torch.Tensor, pool: str, name: str, caller: str) -> torch.Tensor:

@@ -136,6 +136,12 @@ class ActivationRecorder:
             k = self._calls.get(name, 0) + 1
             self._calls[name] = k
             label = name if k == 1 else f"{name}#{k}"
+            if k > 1 and label in self._order:
+                raise FeatcorrError(
+                    f"{self.caller}: module {name!r} of {self.which} runs {k} times per forward, and its call {k} "
+                    f"would be labelled {label!r}, which is the name of another recorded module; rename one of "
+                    "them or leave one out with layers=."
+                )
             t = select_output(out, self.output, layer=label, caller=self.caller)
             if t is None:
                 self._no_tensor.add(label)
@@ -187,9 +193,27 @@ class ActivationRecorder:
         self._check(out, inp.n)
         return out
 
+    def split_label(self, label: str) -> tuple[str, int]:
+        """``"name#3"`` -> ``("name", 3)``; ``"name"`` -> ``("name", 1)`` (names may contain '#' themselves)."""
+        if label in self._order:
+            return label, 1
+        base, _, k = label.rpartition("#")
+        if base in self._order and k.isdigit():
+            return base, int(k)
+        raise KeyError(label)
+
+    def labels_of(self, names: Iterable[str]) -> list[str]:
+        """Recorded labels of the modules ``names`` (each with its ``#k`` repeats), in the order of ``names``."""
+        if self.names is None:
+            raise FeatcorrError(f"{self.caller}: no forward pass was recorded yet.")
+        by_base: dict[str, list[str]] = {}
+        for label in self.names:
+            by_base.setdefault(self.split_label(label)[0], []).append(label)
+        return [label for name in names for label in by_base.get(name, [])]
+
     def _sort_key(self, label: str) -> tuple[int, int]:
-        base, _, k = label.partition("#")
-        return (self._order[base], int(k) if k else 1)
+        base, k = self.split_label(label)
+        return (self._order[base], k)
 
     def _check(self, acts: dict[str, torch.Tensor], n: int) -> None:
         if self.names is None:
@@ -214,11 +238,11 @@ class ActivationRecorder:
                 )
 
     def _first_batch(self, acts: dict[str, torch.Tensor]) -> None:
-        called = {label.partition("#")[0] for label in acts} | {label.partition("#")[0] for label in self._no_tensor}
+        called = {self.split_label(label)[0] for label in (*acts, *self._no_tensor)}
         never = [name for name, _ in self.modules if name not in called]
         no_tensor = sorted(self._no_tensor, key=self._sort_key)
         strict_never = [x for x in never if x not in self.optional]
-        strict_none = [x for x in no_tensor if x.partition("#")[0] not in self.optional]
+        strict_none = [x for x in no_tensor if self.split_label(x)[0] not in self.optional]
         if self.explicit and (strict_never or strict_none):
             never, no_tensor = strict_never, strict_none
             parts = []

@@ -80,8 +80,9 @@ def test_cnn_flatten_and_mean_pool_match_hand_collected():
     net = CNN()
     layers = ["conv1", "bn", "relu", "pool", "conv2", "flat", "fc"]
     batches = [X[i : i + 16] for i in range(0, 60, 16)]
+    loader = DataLoader(TensorDataset(X), batch_size=16)  # yields [x] lists, batches as above
     for pool in ("flatten", "mean"):
-        res = fc.compare(net, batches, progress=False, pool=pool)
+        res = fc.compare(net, loader, progress=False, pool=pool)
         assert res.layers_a == layers
         acts = collect(net, batches, layers, pool=pool)
         np.testing.assert_allclose(res.matrix().to_numpy(), ref_matrix(acts, acts, layers, layers), rtol=1e-10)

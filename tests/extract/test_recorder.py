@@ -373,3 +373,27 @@ def test_inputs_callable_and_dict_batches():
         _inp({"scale": 2.0})
     with pytest.raises(FeatcorrError, match="inputs= raised TypeError"):
         _inp((x,), inputs=lambda b: b["x"])
+
+
+def test_module_names_containing_hash():
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleDict({"a#2": nn.Linear(3, 3), "a": nn.Linear(3, 3), "b#x": nn.Linear(3, 3)})
+
+        def forward(self, x):
+            a, odd, bx = self.blocks["a"], self.blocks["a#2"], self.blocks["b#x"]
+            return bx(bx(a(odd(a(x)))))
+
+    net = Odd()
+    x = torch.randn(4, 3)
+    with ActivationRecorder(net, ["blocks.b#x", "blocks.a#2"]) as rec, torch.no_grad():
+        acts = rec.forward(_inp(x))
+    assert list(acts) == ["blocks.b#x", "blocks.b#x#2", "blocks.a#2"]
+    assert rec.labels_of(["blocks.a#2", "blocks.b#x"]) == ["blocks.a#2", "blocks.b#x", "blocks.b#x#2"]
+    assert rec.split_label("blocks.b#x#2") == ("blocks.b#x", 2)
+    # 'blocks.a' runs twice: its second call's label would be the other module's name
+    with pytest.raises(FeatcorrError, match=r"module 'blocks.a' of model runs 2 times.*'blocks.a#2'.*another"):
+        with ActivationRecorder(net, ["blocks.a", "blocks.a#2"]) as rec, torch.no_grad():
+            rec.forward(_inp(x))
+    assert _no_hooks(net)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import torch
@@ -14,6 +14,7 @@ from .._version import __version__
 from ..errors import EmptyStatisticError, FeatcorrError, NotEnoughSamplesError, ShapeError
 from ..extract import (
     ActivationRecorder,
+    batch_progress,
     check_model_device,
     iterate_batches,
     model_device,
@@ -184,7 +185,7 @@ def compare(
         if rec_b is not None:
             stack.enter_context(rec_b)
         stack.enter_context(torch.no_grad())
-        bar = stack.enter_context(_progress(total, progress, "featcorr compare"))
+        bar = stack.enter_context(batch_progress(total, progress, "featcorr compare"))
         for index, batch in enumerate(batches):
             inp = model_input(batch, inputs, dev, caller=caller)
             if inp.n == 0:
@@ -350,7 +351,7 @@ def compare_activations(
     step = n if batch_size is None else batch_size
     starts = range(0, n, step)
     dev = next(iter(side_a.values())).device
-    with _progress(len(starts), progress, "featcorr compare") as bar:
+    with batch_progress(len(starts), progress, "featcorr compare") as bar:
         for index, lo in enumerate(starts):
             sl = slice(lo, lo + step)
             blocks = {}
@@ -482,28 +483,3 @@ def _metadata(plan_measures: list, **kw: Any) -> dict[str, Any]:
             "measures": measures,
         }
     )
-
-
-@contextlib.contextmanager
-def _progress(total: int | None, enabled: bool, description: str) -> Iterator[Callable[[], None]]:
-    """A rich progress bar over batches (nothing when disabled or not on a terminal); yields advance()."""
-    if not enabled:
-        yield lambda: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    if not console.is_terminal:
-        yield lambda: None
-        return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda: bar.advance(task)

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import featcorr as fc
 from featcorr.errors import FeatcorrError, NonFiniteError, NotEnoughSamplesError, ShapeError, UnknownMeasureError
@@ -193,3 +195,25 @@ def test_a_nan_from_a_measure_is_never_returned_silently(acts):
             fc.compare_activations(acts, measures=[spec.name])
     finally:
         _REGISTRY.pop(spec.name, None)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(3, 40),
+    widths=st.lists(st.integers(1, 12), min_size=1, max_size=4),
+    batch=st.integers(1, 50),
+    rank=st.integers(1, 3),
+    offset=st.floats(-1e3, 1e3),
+)
+def test_property_any_split_matches_pairwise_gram_cka(seed, n, widths, batch, rank, offset):
+    """Random widths (n < p and rank-deficient included), any batch size: entries = Gram CKA of each pair."""
+    rng = np.random.default_rng(seed)
+    Z = rng.normal(size=(n, rank))
+    acts = {f"l{i}": Z @ rng.normal(size=(rank, p)) + rng.normal(size=(n, p)) * (i % 2) + offset
+            for i, p in enumerate(widths)}
+    res = fc.compare_activations(acts, batch_size=batch)
+    names = list(acts)
+    want = np.array([[ref_linear_cka(acts[a], acts[b]) for b in names] for a in names])
+    np.testing.assert_allclose(res.matrix().to_numpy(), want, rtol=1e-8, atol=1e-12)
+    assert np.all(np.diag(res.matrix().to_numpy()) == 1.0)

@@ -46,7 +46,7 @@ def compare_command(
     result = compare_activations(acts_a, acts_b, measures=measures, progress=not quiet, pool=pool)
     files = write_result(result, Path(out), measures)
     if not quiet:
-        show_result(result, measures, files)
+        show_result(result, measures, files, self_comparison=b is None)
 
 
 def write_result(result, out: Path, measures: tuple[str, ...]) -> list[Path]:
@@ -64,19 +64,28 @@ def write_result(result, out: Path, measures: tuple[str, ...]) -> list[Path]:
     return files
 
 
-def show_result(result, measures: tuple[str, ...], files: list[Path]) -> None:
-    """Print each measure's matrix as a table, then the files written."""
+def show_result(result, measures: tuple[str, ...], files: list[Path], *, self_comparison: bool = False) -> None:
+    """Print each measure's matrix (or, when wide, each row's best match) as a table, then the files written."""
     from rich.console import Console
 
-    from ._render import matrix_table
+    from ..measures import get_measure
+    from ._render import MAX_MATRIX_COLUMNS, best_match_table, matrix_table
 
     console = Console()
-    from ..measures import get_measure
-
     n = result.metadata.get("n_samples")
     for name in dict.fromkeys(measures):
         spec = get_measure(name)
+        matrix = result.matrix(name)
         header = f"{name}: {spec.kind} in {spec.value_range}" + ("" if n is None else f", {n} samples")
-        console.print(header, style="bold", highlight=False)
-        console.print(matrix_table(result.matrix(name), title=None))
+        if matrix.shape[1] <= MAX_MATRIX_COLUMNS:
+            console.print(header, style="bold", highlight=False)
+            console.print(matrix_table(matrix, title=None))
+        else:
+            console.print(
+                f"{header}; {matrix.shape[0]} x {matrix.shape[1]} layers, best match per row "
+                "(full matrix in the CSV and PNG)",
+                style="bold",
+                highlight=False,
+            )
+            console.print(best_match_table(matrix, kind=spec.kind, exclude_self=self_comparison))
     console.print("wrote: " + ", ".join(str(p) for p in files), highlight=False, soft_wrap=True)

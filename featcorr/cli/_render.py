@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["frame_table", "matrix_table"]
+__all__ = ["MAX_MATRIX_COLUMNS", "best_match_table", "frame_table", "matrix_table"]
+
+#: Wider matrices print as one best match per row (the full matrix is in the CSV and PNG).
+MAX_MATRIX_COLUMNS = 12
 
 
 def matrix_table(matrix: Any, *, title: str | None, digits: int = 3) -> Any:
@@ -18,6 +21,32 @@ def matrix_table(matrix: Any, *, title: str | None, digits: int = 3) -> Any:
         table.add_column(str(col), justify="right", no_wrap=True)
     for label, row in matrix.iterrows():
         table.add_row(str(label), *(_fmt(v, digits) for v in row.tolist()))
+    return table
+
+
+def best_match_table(matrix: Any, *, kind: str, exclude_self: bool = False, digits: int = 3) -> Any:
+    """A rich Table with, for each row of ``matrix``, its best column: largest similarity or smallest distance.
+
+    ``exclude_self`` skips the diagonal (a square self-comparison), so each row shows its best *other* column.
+    """
+    import numpy as np
+    from rich.table import Table
+
+    values = matrix.to_numpy(dtype=float)
+    search = values.copy()
+    if exclude_self:
+        np.fill_diagonal(search, -np.inf if kind == "similarity" else np.inf)
+    best = search.argmax(axis=1) if kind == "similarity" else search.argmin(axis=1)
+    row_name = matrix.index.name or "row"
+    col_name = matrix.columns.name or "column"
+    word = "most similar" if kind == "similarity" else "closest"
+    table = Table(header_style="bold")
+    table.add_column(row_name, style="bold", no_wrap=True)
+    other = "other " if exclude_self else ""
+    table.add_column(f"{word} {other}{col_name}", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    for i, label in enumerate(matrix.index):
+        table.add_row(str(label), str(matrix.columns[best[i]]), _fmt(values[i, best[i]], digits))
     return table
 
 

@@ -232,3 +232,46 @@ def test_bugs_are_not_disguised_as_bad_input(temporary_command):
     res = invoke("zz-bug")
     assert res.exit_code == 1
     assert isinstance(res.exception, RuntimeError)
+
+
+def test_wide_matrix_prints_best_match_per_row(tmp_path, rng):
+    x = rng.normal(size=(40, 4))
+    acts = {f"l{i:02d}": x @ rng.normal(size=(4, 3)) + 0.5 * i * rng.normal(size=(40, 3)) for i in range(14)}
+    np.savez(tmp_path / "w.npz", **acts)
+    res = runner.invoke(app, ["compare", str(tmp_path / "w.npz"), "--out", str(tmp_path / "o")], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "14 x 14 layers, best match per row" in res.stdout
+    assert "most similar other layer_b" in res.stdout
+    names = list(acts)
+    ref = np.array([[ref_linear_cka(acts[p], acts[q]) for q in names] for p in names])
+    np.fill_diagonal(ref, -np.inf)
+    rows = _table_rows(res.stdout)
+    for i, name in enumerate(names):
+        j = int(np.argmax(ref[i]))
+        assert rows[name] == [names[j], f"{ref[i, j]:.3f}"], (name, rows[name])
+
+
+def _table_rows(text: str) -> dict[str, list[str]]:
+    """Body rows of the rich tables in ``text``: first cell -> other cells."""
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.split("│")[1:-1]]
+            out[cells[0]] = cells[1:]
+    return out
+
+
+def test_wide_two_file_distance_keeps_the_diagonal(tmp_path, rng):
+    x = rng.normal(size=(40, 4))
+    acts = {f"l{i:02d}": x @ rng.normal(size=(4, 3)) + 0.5 * i * rng.normal(size=(40, 3)) for i in range(13)}
+    np.savez(tmp_path / "w.npz", **acts)
+    res = runner.invoke(
+        app,
+        ["compare", str(tmp_path / "w.npz"), str(tmp_path / "w.npz"), "-m", "procrustes", "-o", str(tmp_path / "o")],
+        env={"COLUMNS": "200"},
+    )
+    assert res.exit_code == 0, res.output
+    assert "closest layer_b" in res.stdout
+    rows = _table_rows(res.stdout)
+    for name in acts:  # every layer is at distance 0 from itself in the other copy
+        assert rows[name] == [name, "0.000"], (name, rows[name])

@@ -113,9 +113,7 @@ def select_command(
     data: Annotated[str, typer.Argument(help="Table: .csv, .parquet or .npz (one column per feature).")],
     target: Annotated[str, typer.Option("--target", "-t", help="Name of the target column.")],
     method: Annotated[str, typer.Option("--method", "-m", help=_METHOD_HELP)] = "rank",
-    k: Annotated[
-        int | None, typer.Option("-k", help="Number of features to select [default: min(10, #features)].")
-    ] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Number of features to select [default: min(10, #features)].")] = None,
     dependence: Annotated[
         str | None, typer.Option("--dependence", help="For --method rank: pearson, spearman, kendall, dcor, hsic, mi.")
     ] = None,
@@ -182,12 +180,8 @@ def select_command(
         "k": k,
         "n_samples": int(X.shape[0]),
         "features": [
-            {
-                "name": r.name,
-                "score": None if not np.isfinite(r.score) else float(r.score),
-                "rank": int(r.rank),
-                "selected": bool(r.selected),
-            }
+            {"name": r.name, "score": None if not np.isfinite(r.score) else float(r.score), "rank": int(r.rank),
+             "selected": bool(r.selected)}
             for r in result.itertuples(index=False)
         ],
     }

@@ -33,7 +33,8 @@ def test_help_lists_every_method():
     flat = " ".join(res.output.split())
     for name in SELECT_METHODS:
         assert name in flat
-    assert set(SELECT_METHODS) == {"rank", "mrmr", "hsic_lasso", "disco", "sequential_attention", "feature_gradients"}
+    assert set(SELECT_METHODS) == {"rank", "mrmr", "hsic_lasso", "disco", "sequential_attention",
+                                   "feature_gradients"}
 
 
 @pytest.mark.parametrize("method", list(SELECT_METHODS))

@@ -1,7 +1,7 @@
 """The ``featcorr`` command line (typer).
 
-``featcorr --help`` lists the commands: ``compare`` (activation files),
-``measures`` (the registry) and ``demo``.
+``featcorr --help`` lists the commands, e.g. ``compare`` (activation
+files), ``measures`` (the registry), ``demo``; one module per command.
 
 Adding a command
 ----------------

@@ -186,8 +186,13 @@ def linear_predictivity_from(
     Works for n < p (ridge). Invariant to translation of X and Y, to
     orthogonal maps of X (the ridge penalty is rotation-invariant), and to
     scaling of X when ``alpha=None``; per-output with ``average="uniform"``
-    also to scaling of Y's units. Tested against scikit-learn ``Ridge`` with
-    the explicit fold split (tests/measures/test_predictivity.py, 1e-8).
+    also to scaling of Y's units. The split hashes the values (see
+    :class:`~featcorr.stats.FoldMoments`), so compare transformed copies of a
+    representation within one statistic. Leave-one-out is not offered: it
+    needs per-sample leverages, which moments do not keep. Cost per pair:
+    k(k+1)/2 eigen-decompositions of a p x p block with ``alpha=None``
+    (k with a fixed alpha). Tested against scikit-learn ``Ridge`` with the
+    explicit fold split (tests/measures/test_predictivity.py, 1e-8).
 
     References
     ----------

@@ -124,7 +124,7 @@ def test_metric_axioms(seed, alpha, metric):
     assert d(X, Y) > 1e-3
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**16), scale=st.floats(1e-2, 1e2))
 def test_invariances(seed, scale):
     rng = np.random.default_rng(seed)

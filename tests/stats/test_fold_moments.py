@@ -79,7 +79,7 @@ def test_duplicate_rows_share_a_fold(rng):
     np.testing.assert_array_equal(f[:50], f[50:][::-1])
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=8, deadline=None)
 @given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(1, 239), max_size=5, unique=True), n_shards=st.integers(2, 5))
 def test_streaming_and_merge_equal_one_pass(seed, cuts, n_shards):
     rng = np.random.default_rng(seed)

@@ -66,6 +66,9 @@ class FeatureGradients(BaseSelector):
     batch_size : int, default=1000
         Rows per minibatch (reduced to n when n is smaller); the last partial
         batch of each epoch is dropped, as NNI does.
+    target_batch_size : int, default=1000
+        Gradients of ceil(min(max(batch_size, target_batch_size), n) / batch_size)
+        consecutive minibatches are averaged per Adam step (NNI's option of the same name).
     n_epochs : int, default=1
         Passes over the data; one Adam step per minibatch. With n <= batch_size
         that is one step per epoch: raise ``n_epochs`` (e.g. 100) for small data.
@@ -149,6 +152,7 @@ class FeatureGradients(BaseSelector):
         "penalty": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 2, None, closed="left")],
         "n_epochs": [Interval(Integral, 1, None, closed="left")],
+        "target_batch_size": [Interval(Integral, 1, None, closed="left")],
         "preprocess": [StrOptions({"zscore", "center"})],
         "feature_map": [StrOptions({"square", "pairwise"}), None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -165,6 +169,7 @@ class FeatureGradients(BaseSelector):
         order=4,
         penalty=1,
         batch_size=1000,
+        target_batch_size=1000,
         n_epochs=1,
         preprocess="zscore",
         feature_map=None,
@@ -180,6 +185,7 @@ class FeatureGradients(BaseSelector):
         self.penalty = penalty
         self.batch_size = batch_size
         self.n_epochs = n_epochs
+        self.target_batch_size = target_batch_size
         self.preprocess = preprocess
         self.feature_map = feature_map
         self.learning_rate = learning_rate
@@ -231,6 +237,7 @@ class FeatureGradients(BaseSelector):
         x, steps = fit_feature_gradients(
             epoch_chunks, stats, n_features_in=Xc.shape[1], order=self.order, penalty=float(self.penalty),
             batch_size=bs, n_epochs=self.n_epochs, learning_rate=self.learning_rate, device=device, dtype=dtype,
+            accum_steps=self._accum(bs, n),
         )
         self._finish(x, steps, cols, D)
         return self
@@ -287,10 +294,14 @@ class FeatureGradients(BaseSelector):
         x, steps = fit_feature_gradients(
             lambda epoch: chunks(), stats, n_features_in=len(cols), order=self.order,
             penalty=float(self.penalty), batch_size=bs, n_epochs=self.n_epochs, learning_rate=self.learning_rate,
-            device=device, dtype=dtype,
+            device=device, dtype=dtype, accum_steps=self._accum(bs, stats.n),
         )
         self._finish(x, steps, cols, D)
         return self
+
+    def _accum(self, bs: int, n: int) -> int:
+        target = min(max(self.batch_size, self.target_batch_size), n)
+        return max(1, -(-target // bs))
 
     def _finish(self, x: torch.Tensor, steps: int, cols, D: int) -> None:
         xa = x.detach().to(torch.float64).cpu().numpy()

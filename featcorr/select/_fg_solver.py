@@ -162,8 +162,13 @@ def fit_feature_gradients(
     learning_rate: float,
     device: torch.device,
     dtype: torch.dtype,
+    accum_steps: int = 1,
 ) -> tuple[torch.Tensor, int]:
-    """Optimise the relaxed subset x (D,) and return (x, number of steps taken).
+    """Optimise the relaxed subset x (D,) and return (x, number of Adam steps taken).
+
+    As NNI: n_epochs * (n // batch_size) minibatch gradients, averaged over ``accum_steps`` consecutive
+    minibatches per Adam step (NNI's ``target_batch_size``); the last step completes its accumulation
+    with the first minibatches of a further epoch.
 
     Minibatches of at most 4M entries run single-threaded on CPU (these memory-bound steps lose more to
     thread barriers than they gain); the caller's thread setting is restored afterwards.
@@ -174,13 +179,13 @@ def fit_feature_gradients(
     try:
         return _fit(epoch_chunks, stats, n_features_in=n_features_in, order=order, penalty=penalty,
                     batch_size=batch_size, n_epochs=n_epochs, learning_rate=learning_rate, device=device,
-                    dtype=dtype)
+                    dtype=dtype, accum_steps=accum_steps)
     finally:
         torch.set_num_threads(threads)
 
 
 def _fit(epoch_chunks, stats, *, n_features_in, order, penalty, batch_size, n_epochs, learning_rate, device,
-         dtype):
+         dtype, accum_steps):
     D = n_features_in
     x = torch.zeros(D, dtype=dtype, device=device)
     adam_m = torch.zeros_like(x)
@@ -192,8 +197,15 @@ def _fit(epoch_chunks, stats, *, n_features_in, order, penalty, batch_size, n_ep
     ws = BatchWorkspace(batch_size, D, order, SLE_COEFFICIENTS[order], dtype=dtype, device=device)
     xbuf = torch.empty(batch_size, D, dtype=dtype, device=device)
     steps = 0
-    for epoch in range(n_epochs):
+    n_adam = -(-n_epochs * (stats.n // batch_size) // accum_steps)
+    gacc = torch.zeros_like(x)
+    counted = 0
+    epoch = 0
+    while steps < n_adam:
+        counted_before = counted
         for xb, yb in iter_batches(epoch_chunks(epoch), batch_size):
+            if steps >= n_adam:
+                break
             torch.sub(xb.to(device=device, dtype=dtype), mean, out=xbuf)
             xbuf.div_(scale)
             yb = yb.to(device=device, dtype=dtype)
@@ -227,15 +239,26 @@ def _fit(epoch_chunks, stats, *, n_features_in, order, penalty, batch_size, n_ep
                     raise FeatcorrError(
                         "FeatureGradients: the gradient became NaN/inf; use dtype='float64' or a smaller batch_size."
                     )
+                gacc += g / accum_steps
+                counted += 1
+                if counted % accum_steps:
+                    continue
                 # clip the gradient norm to 1 (as torch.nn.utils.clip_grad_norm_), then one Adam step
                 # (torch.optim.Adam defaults: betas 0.9, 0.999, eps 1e-8), written out to stay light
-                g = g * min(1.0, 1.0 / (float(g.norm()) + 1e-6))
+                g = gacc * min(1.0, 1.0 / (float(gacc.norm()) + 1e-6))
+                gacc = torch.zeros_like(x)
                 steps += 1
                 adam_m.mul_(0.9).add_(g, alpha=0.1)
                 adam_v.mul_(0.999).addcmul_(g, g, value=0.001)
                 step_size = learning_rate / (1.0 - 0.9**steps)
                 denom = (adam_v / (1.0 - 0.999**steps)).sqrt_().add_(1e-8)
                 x.addcdiv_(adam_m, denom, value=-step_size)
+        epoch += 1
+        if counted == counted_before:
+            raise FeatcorrError(
+                "FeatureGradients: no minibatch of an epoch had two distinct target values; nothing to learn "
+                "(is y constant, or sorted by class? shuffle the data)."
+            )
     return x, steps
 
 

@@ -23,7 +23,7 @@ from .._validation import check_option
 from ..errors import ConstantFeatureError, NotEnoughSamplesError, UnknownOptionError
 from ..stats import Moments, MomentsSnapshot
 from ._common import centred_blocks, moments_request
-from ._linalg import cached, eigh, svd, svdvals
+from ._linalg import cached, cholesky, eigh, eigvalsh, peek, solve_lower, svd, svdvals
 from ._registry import MeasureSpec, register
 
 __all__ = [
@@ -79,6 +79,19 @@ def block_spectrum(snap: MomentsSnapshot, name: str, *, rtol: float, standardize
         return _spectrum(S, rtol=rtol)
 
     return cached(snap, ("spectrum", name, rtol, standardized), build)
+
+
+def _full_rank_cholesky(snap: MomentsSnapshot, name: str, *, rtol: float) -> torch.Tensor | None:
+    """Cholesky factor of block ``name``'s self moment if no eigenvalue is <= rtol x the largest, else None."""
+
+    def build() -> torch.Tensor | None:
+        S = snap.comoment(name, name)
+        ev = eigvalsh(S)
+        if not float(ev[0]) > rtol * float(ev[-1]):
+            return None
+        return cholesky(S)
+
+    return cached(snap, ("cholesky", name, rtol), build)
 
 
 def _check_rtol(rtol: Any, caller: str) -> float:
@@ -213,6 +226,17 @@ def _cca_parts(
     Sxx, Syy, Sxy = centred_blocks(snap, a, b, caller=caller)
     n, p, q = snap.n, Sxx.shape[0], Syy.shape[0]
     _check_n_vs_width(n, p, q, caller=caller, a=a, b=b)
+    if not need_u and b != a and peek(snap, ("spectrum", a, rtol, False)) is None:
+        # Fast path when both blocks have full rank: whiten with Cholesky factors (S = L L^T, so
+        # L^{-1} S_xy L_y^{-T} has the canonical correlations as singular values); eigenvalues only for the rank.
+        Lx = _full_rank_cholesky(snap, a, rtol=rtol)
+        Ly = None if Lx is None else _full_rank_cholesky(snap, b, rtol=rtol)
+        if Lx is not None and Ly is not None:
+            _check_ranks(n, p, q, caller=caller, a=a, b=b,
+                         fix="Use more samples or fewer units (pool='mean'), or measure='svcca'.")
+            T = solve_lower(Ly, solve_lower(Lx, Sxy).T).T  # (p, q)
+            rho = svdvals(T).cpu().numpy()
+            return CanonicalCorrelations(rho=rho, n=n, p=p, q=q, rank_x=p, rank_y=q, rtol=rtol), None
     sx = block_spectrum(snap, a, rtol=rtol)
     sy = sx if b == a else block_spectrum(snap, b, rtol=rtol)
     rx, ry = sx.values.numel(), sy.values.numel()

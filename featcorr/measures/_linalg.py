@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["lapack", "eigh", "svd", "svdvals", "cached"]
+__all__ = ["lapack", "eigh", "eigvalsh", "cholesky", "solve_lower", "svd", "svdvals", "cached", "peek"]
 
 
 @contextlib.contextmanager
@@ -48,6 +48,27 @@ def eigh(S: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.linalg.eigh(S)
 
 
+def eigvalsh(S: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of a symmetric matrix, ascending (float64, one LAPACK thread)."""
+    S = S.to(torch.float64)
+    with lapack(S):
+        return torch.linalg.eigvalsh(S)
+
+
+def cholesky(S: torch.Tensor) -> torch.Tensor | None:
+    """Lower Cholesky factor of a symmetric positive definite matrix, or None if the factorisation fails."""
+    S = S.to(torch.float64)
+    with lapack(S):
+        L, info = torch.linalg.cholesky_ex(S)
+    return L if int(info) == 0 else None
+
+
+def solve_lower(L: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """L^{-1} B for lower-triangular L (float64)."""
+    with lapack(L):
+        return torch.linalg.solve_triangular(L, B.to(torch.float64), upper=False)
+
+
 def svdvals(M: torch.Tensor) -> torch.Tensor:
     """Singular values, descending (float64, one LAPACK thread)."""
     M = M.to(torch.float64)
@@ -63,6 +84,14 @@ def svd(M: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def peek(snap: Any, key: tuple) -> Any:
+    """The cached result for (snapshot, key), or None."""
+    try:
+        return _CACHE.get(snap, {}).get(key)
+    except TypeError:
+        return None
 
 
 def cached(snap: Any, key: tuple, build: Callable[[], Any]) -> Any:

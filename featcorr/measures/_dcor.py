@@ -103,6 +103,7 @@ def dcor_terms_gram(X: torch.Tensor, Y: torch.Tensor, *, exponent: float = 1.0) 
 
 def _cov2(terms: tuple[torch.Tensor, ...], n: int, unbiased: bool) -> torch.Tensor:
     S1, S2, S3 = terms
+    n = float(n)  # n**4 overflows int64 for n > 55 000
     if unbiased:
         return S1 / (n * (n - 3.0)) - 2.0 * S2 / (n * (n - 2.0) * (n - 3.0)) + S3 / (
             n * (n - 1.0) * (n - 2.0) * (n - 3.0)

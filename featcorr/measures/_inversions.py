@@ -49,56 +49,48 @@ def discordance(
     L = max(1, (n - 1).bit_length())
     N = 1 << L
     with_xy = x is not None
-    if N > n:  # pads sit at the end with a key above every real one; they pair with nothing real
+    if N > n:
+        # Pads take the tail positions with one key above every real key. Tied keys are arranged by
+        # position, so a pad is never discordant with anything: no masking needed.
         keys = torch.cat([keys, torch.full((p, N - n), n + 1, dtype=keys.dtype, device=dev)], dim=1)
-    order = torch.argsort(keys * N + torch.arange(N, device=dev), dim=1)  # (p, N)
-    pos = order  # x-position of each arranged element
-    real = (pos < n)
+    itype = torch.int32 if N < (1 << 30) else torch.int64
+    ar = torch.arange(N, device=dev, dtype=itype)
+    order = torch.argsort(keys.to(torch.int64) * N + ar, dim=1)  # (p, N): arrangement by (key, position)
+    pos = order.to(itype)  # x-position of each arranged element
     count = torch.zeros(p, dtype=torch.float64, device=dev)
     prod = torch.zeros(p, dtype=torch.float64, device=dev) if with_xy else None
     if with_xy:
         pad = torch.zeros((p, N - n), dtype=torch.float64, device=dev)
-        vals = torch.stack([torch.cat([x, pad], dim=1), torch.cat([y, pad], dim=1)], dim=2)
-        vals = vals.gather(1, order[:, :, None].expand(p, N, 2))  # (p, N, 2): x, y arranged
+        xa = torch.cat([x, pad], dim=1).gather(1, order)  # x, y in arrangement order
+        ya = torch.cat([y, pad], dim=1).gather(1, order)
     for lev in range(L - 1, -1, -1):
         w = 1 << lev
         G = N // (2 * w)
-        right = (pos >> lev) & 1  # (p, N): 1 = right half of its group
+        right = (pos >> lev) & 1  # 1 = right half of its group
         left = 1 - right
-        if N > n:
-            left = left * real  # pads (all in the right tail) never act as left partners
-        nl, nl_tot = _group_cumsum(left, G, w)  # lefts up to and including each element
-        nr, _ = _group_cumsum(right, G, w)
-        nl_after = nl_tot - nl  # lefts after each element
-        count += (nl_after * right).sum(dim=1).to(torch.float64)
+        within = ar & (2 * w - 1)  # index inside the group
+        # lefts up to and including each element, inside its group: every group has exactly w lefts
+        nl = torch.cumsum(left, dim=1, dtype=itype) - (ar >> (lev + 1)) * w
+        nl_after = w - nl
+        count += (nl_after * right).sum(dim=1, dtype=torch.float64)
         if with_xy:
-            xv, yv = vals[..., 0], vals[..., 1]
-            rf = right.to(torch.float64)
             lf = left.to(torch.float64)
-            cx, cx_tot = _group_cumsum(xv * lf, G, w)
-            cy, cy_tot = _group_cumsum(yv * lf, G, w)
-            xy = xv * yv
-            # right i: x_i y_i #L_after - x_i sum_L_after y - y_i sum_L_after x ; left j: x_j y_j #R_before
-            prod += (rf * (xy * nl_after - xv * (cy_tot - cy) - yv * (cx_tot - cx))).sum(dim=1)
-            prod += (lf * xy * nr).sum(dim=1)
+            cx = torch.cumsum(xa * lf, dim=1).view(p, G, 2 * w)
+            cy = torch.cumsum(ya * lf, dim=1).view(p, G, 2 * w)
+            ax = (cx[:, :, -1:] - cx).view(p, N)  # sum of left x after each element
+            ay = (cy[:, :, -1:] - cy).view(p, N)
+            nr = within + 1 - nl  # rights up to and including each element
+            partners = torch.where(left.bool(), nr, nl_after)
+            # sum over discordant pairs (j left, i right) of x_i y_i + x_j y_j - x_i y_j - x_j y_i
+            prod += (xa * ya * partners).sum(dim=1)
+            prod -= ((xa * ay + ya * ax) * (1.0 - lf)).sum(dim=1)
         if lev == 0:
             break
-        base = torch.arange(N, device=dev) & ~(2 * w - 1)  # start of each position's group
-        newpos = torch.where(right.bool(), nr - 1 + w, (1 - right).cumsum(dim=1) - (base // 2) - 1) + base
+        base = ar - within
+        newpos = torch.where(right.bool(), base + w + (within - nl), base + nl - 1)
+        newpos = newpos.to(torch.int64)
         pos = torch.empty_like(pos).scatter_(1, newpos, pos)
-        real = pos < n
         if with_xy:
-            vals = torch.empty_like(vals).scatter_(1, newpos[:, :, None].expand(p, N, 2), vals)
+            xa = torch.empty_like(xa).scatter_(1, newpos, xa)
+            ya = torch.empty_like(ya).scatter_(1, newpos, ya)
     return count, prod
-
-
-def _group_cumsum(v: torch.Tensor, G: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inclusive running sums of v (p, N) within consecutive groups of 2w, and each element's group total."""
-    p, N = v.shape
-    c = torch.cumsum(v, dim=1)
-    ends = c[:, 2 * w - 1 :: 2 * w]  # (p, G) running sum at each group's end
-    prev = torch.zeros_like(ends)
-    prev[:, 1:] = ends[:, :-1]
-    c = (c.view(p, G, 2 * w) - prev[:, :, None]).view(p, N)
-    tot = (ends - prev).repeat_interleave(2 * w, dim=1)
-    return c, tot

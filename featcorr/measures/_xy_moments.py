@@ -15,10 +15,10 @@ import torch
 
 from ..stats import Moments, MomentsSnapshot
 
-__all__ = ["BLOCK", "xy_moments", "xy_update", "xy_sums", "pearson_from", "f_regression_from", "f_classif_from"]
+__all__ = ["BLOCK", "xy_moments", "xy_update", "xy_sums", "x_means", "pearson_from", "f_regression_from", "f_classif_from"]
 
 #: Width of the feature blocks (the self-products cost n * p * BLOCK multiply-adds per pass).
-BLOCK = 32
+BLOCK = 8
 
 
 def _names(p: int) -> list[tuple[str, int, int]]:
@@ -31,11 +31,20 @@ def xy_moments(p: int) -> Moments:
     return Moments(pairs=[(nm, "y") for nm in names], blocks=names + ["y"], max_features=max(BLOCK, 1 << 20))
 
 
-def xy_update(m: Moments, X: torch.Tensor, Y: torch.Tensor) -> Moments:
-    """Add one chunk: X (n, p) and Y (n, q), already validated tensors on one device."""
-    batch: dict[str, Any] = {nm: X[:, a:b] for nm, a, b in _names(X.shape[1])}
-    batch["y"] = Y.reshape(Y.shape[0], -1)
-    return m.update(batch)
+def xy_update(m: Moments, X: torch.Tensor, Y: torch.Tensor, *, rows: int = 8192) -> Moments:
+    """Add X (n, p) and Y (n, q), validated tensors on one device, in row chunks of ``rows``.
+
+    Row chunks keep every temporary of the update (the concatenated and
+    centred batch) small; the Chan merges make the result independent of the chunking.
+    """
+    names = _names(X.shape[1])
+    Y = Y.reshape(Y.shape[0], -1)
+    for r in range(0, X.shape[0], rows):
+        Xr = X[r : r + rows]
+        batch: dict[str, Any] = {nm: Xr[:, a:b].contiguous() for nm, a, b in names}
+        batch["y"] = Y[r : r + rows]
+        m.update(batch)
+    return m
 
 
 def xy_sums(snap: MomentsSnapshot, p: int) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -44,6 +53,11 @@ def xy_sums(snap: MomentsSnapshot, p: int) -> tuple[int, torch.Tensor, torch.Ten
     sxx = torch.cat([snap.variances(nm) for nm, _, _ in names])
     sxy = torch.cat([snap.comoment(nm, "y") for nm, _, _ in names], dim=0)
     return snap.n, snap.mean("y"), sxx, snap.comoment("y", "y"), sxy
+
+
+def x_means(snap: MomentsSnapshot, p: int) -> torch.Tensor:
+    """Column means of X, (p,)."""
+    return torch.cat([snap.mean(nm) for nm, _, _ in _names(p)])
 
 
 def pearson_from(snap: MomentsSnapshot, p: int) -> torch.Tensor:

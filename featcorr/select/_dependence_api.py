@@ -110,9 +110,19 @@ def prepare_target(
     return yv, task, None
 
 
-def _constant_columns(X: torch.Tensor) -> torch.Tensor:
-    """Boolean mask (p,) of columns whose every value equals the first row's."""
-    return (X == X[0:1]).all(dim=0)
+def _constant_columns(X: torch.Tensor, rows: int = 4096) -> torch.Tensor:
+    """Boolean mask (p,) of columns whose every value equals the first row's (row chunks: no n x p temporary)."""
+    first = X[0]
+    varies = torch.zeros(X.shape[1], dtype=torch.bool, device=X.device)
+    for r in range(0, X.shape[0], rows):
+        varies |= (X[r : r + rows] != first).any(dim=0)
+    return ~varies
+
+
+def _check_finite_fast(t: torch.Tensor, *, name: str, caller: str) -> None:
+    """NaN/inf check: column sums are finite unless some value is NaN/inf (or the sum overflows), else exact check."""
+    if not bool(torch.isfinite(t.sum(dim=0)).all()):
+        check_finite(t, name=name, caller=caller)
 
 
 def _handle_constant(mask: np.ndarray, names: list[str] | None, constant: str, caller: str) -> np.ndarray:
@@ -211,8 +221,14 @@ def _stream(
     return s, (~varying).cpu().numpy(), names
 
 
-def _compute(X: Any, y: Any, method: str, target: str, constant: str, classes: Any, caller: str, options: dict):
-    """Shared body of dependence() and dependence_test(): (scores tensor, kept indices, names, data or None)."""
+def _compute(
+    X: Any, y: Any, method: str, target: str, constant: str, classes: Any, caller: str, options: dict,
+    *, score: bool = True,
+):
+    """Shared body of dependence() and dependence_test(): (scores tensor, kept indices, names, data or None).
+
+    ``score=False`` only validates: the scores are None and ``data`` = (X kept, y, task, n_classes).
+    """
     check_option(method, DEPENDENCE_METHODS, name="method", caller=caller)
     check_option(target, ("auto", "classification", "regression"), name="target", caller=caller)
     check_option(constant, CONSTANT_OPTIONS, name="constant", caller=caller)
@@ -224,7 +240,8 @@ def _compute(X: Any, y: Any, method: str, target: str, constant: str, classes: A
         keep = _handle_constant(const, names, constant, caller)
         return s[torch.as_tensor(keep, device=s.device)], keep, names, None
     names = [str(c) for c in X.columns] if isinstance(X, pd.DataFrame) else None
-    tX = as_2d(X, name="X", caller=caller, min_samples=2)
+    tX = as_2d(X, name="X", caller=caller, min_samples=2, finite=False)
+    _check_finite_fast(tX, name="X", caller=caller)
     ty, task, n_classes = prepare_target(y, tX.shape[0], tX.device, method=method, target=target, caller=caller)
     check_same_n(tX, ty, names=("X", "y"), caller=caller)
     keep = _handle_constant(_constant_columns(tX).cpu().numpy(), names, constant, caller)
@@ -232,6 +249,8 @@ def _compute(X: Any, y: Any, method: str, target: str, constant: str, classes: A
         raise ConstantFeatureError(f"{caller}: every feature of X is constant; nothing to score.")
     if keep.size < tX.shape[1]:
         tX = tX[:, torch.as_tensor(keep, device=tX.device)]
+    if not score:
+        return None, keep, names, (tX, ty, task, n_classes)
     s = dependence_scores(tX, ty, method=method, task=task, n_classes=n_classes, caller=caller, **options)
     return s, keep, names, (tX, ty, task, n_classes)
 

@@ -9,8 +9,10 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..measures._dependence import DEPENDENCE_METHODS, SIGNED_METHODS
+from ..errors import NotEnoughSamplesError
+from ..measures._dependence import DEPENDENCE_METHODS, SIGNED_METHODS, dependence_scores, one_hot
 from ..measures._mi import mi_scores
+from ..measures._xy_moments import f_classif_from, f_regression_from, x_means, xy_moments, xy_sums, xy_update
 from ._base import BaseSelector
 from ._dependence_api import _compute
 
@@ -78,7 +80,8 @@ class MRMR(BaseSelector):
     Each step needs one new column of the correlation matrix -- the
     correlation of the last pick with every feature -- computed as one
     matrix-vector product with the last pick's centred column, divided by the
-    column norms (centred sums of squares computed once); the D x D matrix
+    column norms from the streaming moments (:class:`featcorr.stats.Moments`)
+    of the relevance pass, which also give the F statistics; the D x D matrix
     is never formed, so k picks cost O(k n D). Tested against
     mrmr-selection 0.2.8 (same selected list) in
     ``tests/anchors/test_dependence_anchors.py`` and a brute-force
@@ -160,14 +163,26 @@ class MRMR(BaseSelector):
         if self.relevance == "mi" and "random_state" not in options:
             options["random_state"] = self.random_state
         yv = self.classes_[y] if task == "classification" else y
-        rel_t, keep, _, data = _compute(X, yv, self.relevance, task, self.constant, None, "MRMR", options)
-        tX = data[0]  # (n, p_kept) float64 tensor, constant columns removed
+        _, keep, _, data = _compute(X, yv, self.relevance, task, self.constant, None, "MRMR", options, score=False)
+        tX, ty, rtask, n_classes = data  # X without constant columns, (n, p_kept) float64 tensor
+        # one streaming moments pass gives the F relevance and the column norms of the redundancy step
+        Y = one_hot(ty, n_classes) if rtask == "classification" else ty.to(torch.float64)[:, None]
+        snap = xy_update(xy_moments(tX.shape[1]), tX, Y).finalize()
+        sxx = xy_sums(snap, tX.shape[1])[2]
+        if self.relevance == "f":
+            if tX.shape[0] <= (n_classes if rtask == "classification" else 2):
+                raise NotEnoughSamplesError(f"MRMR: the F statistic needs more samples than classes; n={tX.shape[0]}.")
+            rel_t = f_classif_from(snap, tX.shape[1]) if rtask == "classification" else f_regression_from(
+                snap, tX.shape[1])
+        else:
+            rel_t = dependence_scores(tX, ty, method=self.relevance, task=rtask, n_classes=n_classes,
+                                      caller="MRMR", **options)
         rel = rel_t.cpu().numpy()
         if self.relevance in SIGNED_METHODS:
             rel = np.abs(rel)
         relevance = np.full(X.shape[1], np.nan)
         relevance[keep] = rel
-        order, picked_scores = self._greedy(tX, rel, k)
+        order, picked_scores = self._greedy(tX, rel, k, x_means(snap, tX.shape[1]), sxx)
         order = [int(keep[i]) for i in order]
         if len(order) < k:
             import warnings
@@ -183,16 +198,15 @@ class MRMR(BaseSelector):
         self.selection_scores_ = np.asarray(picked_scores, dtype=np.float64)
         return self
 
-    def _greedy(self, X: torch.Tensor, rel: np.ndarray, k: int) -> tuple[list[int], list[float]]:
-        """Greedy picks among columns of X (n, p) with relevance ``rel`` (p,); returns (order, scores)."""
+    def _greedy(
+        self, X: torch.Tensor, rel: np.ndarray, k: int, mean: torch.Tensor, sxx: torch.Tensor
+    ) -> tuple[list[int], list[float]]:
+        """Greedy picks among columns of X (n, p) with relevance ``rel`` and centred sums of squares ``sxx``."""
         n, p = X.shape
         cand = np.nan_to_num(rel, nan=0.0) > 0
         k = min(k, int(cand.sum()))
         floor = float(self.redundancy_floor)
-        mean = X.mean(dim=0)
-        if self.redundancy == "pearson":
-            Xc_sq = ((X - mean) ** 2).sum(dim=0) if n * p <= (1 << 22) else _centred_ss(X, mean)
-            norms = torch.sqrt(Xc_sq)
+        norms = torch.sqrt(sxx)
         red_sum = np.zeros(p)
         red_max = np.zeros(p)
         order: list[int] = []
@@ -231,11 +245,3 @@ class MRMR(BaseSelector):
             scores.append(float(score[best]))
         return order, scores
 
-
-def _centred_ss(X: torch.Tensor, mean: torch.Tensor, rows: int = 8192) -> torch.Tensor:
-    """Column sums of (X - mean)^2 over row chunks (no full centred copy)."""
-    out = torch.zeros_like(mean)
-    for a in range(0, X.shape[0], rows):
-        d = X[a : a + rows] - mean
-        out += (d * d).sum(dim=0)
-    return out

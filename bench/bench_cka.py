@@ -609,6 +609,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(HERE / "results" / "cka.md"))
     ap.add_argument("--only", default=None, help="comma-separated workloads: mlp,cnn,arrays")
     ap.add_argument("--sizes", default=None, help="comma-separated N for the model workloads")
+    ap.add_argument("--big-repeats", type=int, default=1, help="repeats for N > 10 000 (default 1)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
@@ -619,13 +620,22 @@ def main(argv=None) -> int:
     sizes = (2_000, 10_000) if args.quick else (10_000, 100_000)
     if args.sizes:
         sizes = tuple(int(x) for x in args.sizes.split(","))
-    workloads = args.only.split(",") if args.only else ["mlp", "cnn", "arrays"]
+    workloads = args.only.split(",") if args.only else ["arrays", "mlp", "cnn"]
     tmp = Path(tempfile.mkdtemp(prefix="featcorr-bench-"))
     lines: list[str] = []
 
     def emit(s: str = "") -> None:
         print(s, flush=True)
         lines.append(s)
+
+    out = Path(args.out)
+
+    def save(partial: bool) -> None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        text = "\n".join(lines) + "\n"
+        if partial:
+            text += "\n(partial: the run was still going when this was written)\n\n" + _targets(summary, gemm) + "\n"
+        out.write_text(text)
 
     import torch
 
@@ -634,7 +644,8 @@ def main(argv=None) -> int:
     emit()
     emit(f"`.venv/bin/python bench/bench_cka.py {' '.join(argv if argv is not None else sys.argv[1:])}`: "
          f"torch {torch.__version__}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}, "
-         f"batch {BATCH}, load average {load0:.1f} at start. Each row: median of {repeats} fresh process(es), the "
+         f"batch {BATCH}, load average {load0:.1f} at start. Each row: median of {repeats} fresh process(es) "
+         f"({min(repeats, args.big_repeats)} for N > 10 000), the "
          f"tools' repeats interleaved so that they share the machine's load (1 run for the slow peers and the "
          "truth). seconds = wall clock of the tool call (forward passes included), cpu = user+sys CPU seconds "
          "(less sensitive to other processes on this shared 2-core machine). Memory: peak RSS of the tool's "
@@ -675,8 +686,8 @@ def main(argv=None) -> int:
         ns = [ARR_N] if wl == "arrays" else list(sizes)
         for n in ns:
             if wl == "arrays":
-                tools = ["featcorr", "featcorr-f32", "featcorr-stream", "featcorr-stream-f32", "featcorr-debiased",
-                         "pytorch-cka", "gram64", "ckatorch-base"]
+                tools = ["gemm", "featcorr", "featcorr-f32", "featcorr-stream", "featcorr-stream-f32",
+                         "featcorr-debiased", "pytorch-cka", "gram64", "ckatorch-base"]
             else:
                 # ckatorch cka_base (one call, two n x n Grams per layer pair) is slower than gram64 by
                 # construction; it runs on the arrays workload.
@@ -691,8 +702,11 @@ def main(argv=None) -> int:
             row(wl, n, "exact", r, truth, None)
             runs: dict[str, list] = {}
             skipped: dict[str, str] = {}
-            for rep in range(repeats):
+            for rep in range(repeats if n <= 10_000 else min(repeats, args.big_repeats)):
                 for tool in tools:
+                    if tool == "gemm":  # the roofline, measured between the tools it is compared with
+                        runs.setdefault(tool, []).append(spawn({"workload": "gemm"}, 600))
+                        continue
                     if tool in skipped or (rep and (tool in SLOW_TOOLS or
                                                     any((x.get("seconds") or 0) > SLOW_SECONDS for x in runs[tool]))):
                         continue
@@ -721,6 +735,15 @@ def main(argv=None) -> int:
                     runs.setdefault(tool, []).append(spawn(task, 3600))
             fc_time = None
             for tool in tools:
+                if tool == "gemm":
+                    g = [r["gflops"] for r in runs.get("gemm", []) if "gflops" in r]
+                    if g:
+                        gemm.clear()
+                        gemm.update({k: float(np.median([x[k] for x in g])) for k in g[0]})
+                        emit(f"| {wl} | | torch GEMM (roofline, median of {len(g)} runs interleaved with these rows) | "
+                             + ", ".join(f"{k}: {v:.0f} GFLOP/s" for k, v in gemm.items() if k != "threads")
+                             + " | | | | | | | | |")
+                    continue
                 if tool in skipped:
                     emit(f"| {wl} | {n} | {tool} | skipped: {skipped[tool]} | | | | | | | | |")
                     continue
@@ -728,11 +751,10 @@ def main(argv=None) -> int:
                 if tool == "featcorr" and not r.get("error"):
                     fc_time = r["seconds"]
                 row(wl, n, tool, r, truth, fc_time)
+            save(partial=True)
     emit()
     emit(_targets(summary, gemm))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
+    save(partial=False)
     print(f"\nwritten to {out}")
     return 0
 

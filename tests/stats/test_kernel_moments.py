@@ -40,7 +40,7 @@ def test_one_update_matches_direct_sums(rng):
     _check(DebiasedMoments().update({"x": X, "y": Y}).finalize(), X, Y, 1e-10)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**16), cuts=st.lists(st.integers(1, 199), max_size=6, unique=True))
 def test_streaming_any_split(seed, cuts):
     rng = np.random.default_rng(seed)
@@ -52,7 +52,7 @@ def test_streaming_any_split(seed, cuts):
     _check(m.finalize(), X, Y, 1e-10)
 
 
-@settings(max_examples=10, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**16), n_shards=st.integers(2, 6), tree=st.booleans(), cross=st.booleans())
 def test_merge_of_shards_with_different_shifts(seed, n_shards, tree, cross):
     rng = np.random.default_rng(seed)

@@ -58,7 +58,7 @@ def test_song_eq5_equals_u_centring_oracle(rng):
     assert hsic_song(gram_linear(X), gram_linear(Y)) == pytest.approx(_u_hsic(gram_linear(X), gram_linear(Y)), rel=1e-12)
 
 
-@pytest.mark.parametrize("m", [4, 9, 63, 64, 120, 240])
+@pytest.mark.parametrize("m", [4, 63, 64, 240])
 def test_linear_terms_match_song_eq5(rng, m):
     data = _blocks(rng)
     snap = MinibatchHSIC(batch_size=m).update(data).finalize()
@@ -104,7 +104,7 @@ def test_float32_gemm_close_and_float64_sums(rng):
     np.testing.assert_allclose(a.matrix().numpy(), b.matrix().numpy(), rtol=2e-5)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(seed=st.integers(0, 2**16), n_shards=st.integers(2, 5), tree=st.booleans())
 def test_streaming_and_merging_equal_one_pass(seed, n_shards, tree):
     rng = np.random.default_rng(seed)

@@ -53,7 +53,7 @@ def test_small_stream_keeps_every_row_in_order(rng, batch):
     assert snap.rows("x").dtype == torch.float64
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     cuts=st.lists(st.integers(1, 99), max_size=8, unique=True),
     cuts2=st.lists(st.integers(1, 99), max_size=8, unique=True),
@@ -97,9 +97,9 @@ def test_every_subset_equally_likely_single_stream():
             r.update({"x": X[lo : lo + 2], "y": Y[lo : lo + 2]})
         return r.finalize().index.tolist()
 
-    counts = _subset_counts(draw, 7, 3, 3500)
+    counts = _subset_counts(draw, 7, 3, 2100)
     assert chisquare(counts).pvalue > 1e-3
-    assert counts.min() > 50  # no subset is unreachable
+    assert counts.min() > 25  # no subset is unreachable (60 expected)
 
 
 def test_merged_shards_give_a_uniform_sample():
@@ -115,23 +115,23 @@ def test_merged_shards_give_a_uniform_sample():
         merged = shards[2].merge(shards[0]).merge(shards[1])  # any order
         return merged.finalize().index.tolist()
 
-    counts = _subset_counts(draw, 7, 3, 3500)
+    counts = _subset_counts(draw, 7, 3, 2100)
     assert chisquare(counts).pvalue > 1e-3
 
 
 def test_inclusion_is_uniform_over_a_long_stream():
     X, Y = _ids(60)
     counts = np.zeros(60)
-    for seed in range(1500):
+    for seed in range(800):
         r = Reservoir(size=5, seed=seed)
         for lo in range(0, 60, 16):
             r.update({"x": X[lo : lo + 16], "y": Y[lo : lo + 16]})
         counts[r.finalize().index.numpy()] += 1
-    assert counts.sum() == 1500 * 5
+    assert counts.sum() == 800 * 5
     assert chisquare(counts).pvalue > 1e-3
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=12, deadline=None)
 @given(n_shards=st.integers(2, 5), seed=st.integers(0, 2**20), tree=st.booleans(), size=st.integers(1, 30))
 def test_merge_is_order_free_and_numbers_rows_stream_by_stream(n_shards, seed, tree, size):
     X, Y = _ids(90)

@@ -95,9 +95,9 @@ class DisCo(BaseSelector):
     max_samples : int, default=4096
         At most this many window samples (drawn with ``random_state``) per iteration.
     first_step : {"auto", "single", "pairs"}, default="auto"
-        ``"pairs"`` scores all pairs [f, g] for the first two features when S
-        starts empty, so pure interactions (XOR) are found; ``"auto"`` does so
-        for at most 64 features.
+        ``"pairs"`` scores all pairs [f, g] (on one batch of at most 256
+        samples) for the first two features when S starts empty, so pure
+        interactions (XOR) are found; ``"auto"`` does so for at most 64 features.
     target : {"auto", "classification", "regression"}, default="auto"
     random_state : int, RandomState or None, default=None
 
@@ -236,7 +236,8 @@ class DisCo(BaseSelector):
             rows = rs.permutation(rows)
             cand = np.setdiff1d(np.arange(p), S)
             if not S and pairs and k - len(S) >= 2 and cand.size >= 2:
-                best_pair, best_val = self._best_pair(Xt, Yfull, rows, cand)
+                # all p(p-1)/2 pairs are screened on one batch of at most 256 samples
+                best_pair, best_val = self._best_pair(Xt, Yfull, rows[: min(rows.size, 256)], cand)
                 for f in best_pair:
                     S.append(int(f))
                     scores[f] = best_val

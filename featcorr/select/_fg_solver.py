@@ -73,7 +73,8 @@ def data_statistics(
         tot = n + nb
         delta = mb - mean
         if cov is not None:
-            cov += cb.T @ cb + torch.outer(delta, delta) * (n * nb / tot)
+            c32 = cb.to(torch.float32)  # centred per chunk, so a float32 GEMM keeps ~7 digits; float64 sum
+            cov += (c32.T @ c32).to(torch.float64) + torch.outer(delta, delta) * (n * nb / tot)
         m2 += (cb * cb).sum(0) + delta * delta * (n * nb / tot)
         mean += delta * (nb / tot)
         n = tot

@@ -90,9 +90,9 @@ class DisCo(BaseSelector):
     t_low, t_high : float, default=0.3, 0.7
         Confusion window on the probability of the positive class (binary) or
         on the largest class probability below ``t_high`` (multiclass).
-    batch_size : int, default=512
-        Minibatch size for the dCor averages (the paper uses 2048).
-    max_samples : int, default=4096
+    batch_size : int, default=256
+        Minibatch size for the dCor averages (the paper uses 2048; smaller is faster, O(batch^2) per candidate).
+    max_samples : int, default=1024
         At most this many window samples (drawn with ``random_state``) per iteration.
     first_step : {"auto", "single", "pairs"}, default="auto"
         ``"pairs"`` scores all pairs [f, g] (on one batch of at most 256
@@ -161,8 +161,8 @@ class DisCo(BaseSelector):
         classifier=None,
         t_low=0.3,
         t_high=0.7,
-        batch_size=512,
-        max_samples=4096,
+        batch_size=256,
+        max_samples=1024,
         first_step="auto",
         target="auto",
         random_state=None,

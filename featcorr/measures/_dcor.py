@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._inversions import discordance
+from ._inversions import discordant_products
 
 __all__ = ["dcor_terms_univariate", "dcor_terms_gram", "dcor_from_terms"]
 
@@ -60,7 +60,7 @@ def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.T
     xs, perm = torch.sort(X.T.contiguous(), dim=1)  # (p, n)
     a_sorted, xS1, xS2, xS3 = _self_terms(xs)
     y_in = y[perm]  # (p, n) y in each column's x order
-    _, disc = discordance(yrank[perm], xs, y_in)
+    disc = discordant_products(yrank[perm], xs, y_in)
     T = 2.0 * n * (xs * y_in).sum(dim=1) - 2.0 * xs.sum(dim=1) * y.sum()
     S1 = T - 4.0 * disc
     S2 = (a_sorted * b[perm]).sum(dim=1)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["discordance"]
+__all__ = ["discordance", "discordant_products"]
 
 
 def discordance(
@@ -94,3 +94,56 @@ def discordance(
             xa = torch.empty_like(xa).scatter_(1, newpos, xa)
             ya = torch.empty_like(ya).scatter_(1, newpos, ya)
     return count, prod
+
+
+def discordant_products(keys: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum over discordant pairs (j < i, keys[j] > keys[i]) of (x_i - x_j)(y_i - y_j), per row, (p,).
+
+    The same level scheme as :func:`discordance` without the pair count, with
+    branch-free index arithmetic (the distance covariance needs only this sum).
+    Per level and element: partners = rights before a left element or lefts
+    after a right one; the pair sum is sum_e x_e y_e partners_e minus, over right
+    elements, x_i (sum of left y after i) + y_i (sum of left x after i).
+    """
+    p, n = keys.shape
+    dev = keys.device
+    L = max(1, (n - 1).bit_length())
+    N = 1 << L
+    if N > n:  # pads: largest key, zero values, never discordant
+        keys = torch.cat([keys, torch.full((p, N - n), n + 1, dtype=keys.dtype, device=dev)], dim=1)
+        pad = torch.zeros((p, N - n), dtype=torch.float64, device=dev)
+        x = torch.cat([x, pad], 1)
+        y = torch.cat([y, pad], 1)
+    ar = torch.arange(N, device=dev, dtype=torch.int32)
+    order = torch.argsort(keys.to(torch.int64) * N + ar, dim=1)
+    pos = order.to(torch.int32)
+    xa = x.gather(1, order)
+    ya = y.gather(1, order)
+    prod = torch.zeros(p, dtype=torch.float64, device=dev)
+    for lev in range(L - 1, -1, -1):
+        w = 1 << lev
+        G = N // (2 * w)
+        r = (pos >> lev) & 1           # int32 right flag
+        nl = torch.cumsum(1 - r, dim=1, dtype=torch.int32)
+        nl -= (ar >> (lev + 1)) * w
+        within = ar & (2 * w - 1)
+        a = within + 1 - nl            # rights up to & incl. (for lefts: partners)
+        # partners = a + r * (w - within - 1)  (rights: lefts after = w - nl)
+        partners = torch.addcmul(a.to(torch.float64), r.to(torch.float64), (w - 1 - within).to(torch.float64))
+        rf = r.to(torch.float64)
+        lf = 1.0 - rf
+        xy = xa * ya
+        cx = torch.cumsum(xa * lf, dim=1).view(p, G, 2 * w)
+        cy = torch.cumsum(ya * lf, dim=1).view(p, G, 2 * w)
+        ax = (cx[:, :, -1:] - cx).view(p, N)
+        ay = (cy[:, :, -1:] - cy).view(p, N)
+        t = torch.addcmul(xa * ay, ya, ax)
+        prod += (xy * partners - t * rf).sum(1)
+        if lev == 0:
+            break
+        # left: base + nl - 1 ; right: base + w + (within - nl) = base + nl - 1 + (w + within + 1 - 2 nl)
+        newpos = (ar - within + nl - 1 + r * (w + within + 1 - 2 * nl)).long()
+        pos = torch.empty_like(pos).scatter_(1, newpos, pos)
+        xa = torch.empty_like(xa).scatter_(1, newpos, xa)
+        ya = torch.empty_like(ya).scatter_(1, newpos, ya)
+    return prod

@@ -11,7 +11,7 @@ from scipy import stats
 from sklearn.feature_selection import f_classif, f_regression, mutual_info_classif, mutual_info_regression
 
 import featcorr as fc
-from featcorr.measures._inversions import discordance
+from featcorr.measures._inversions import discordance, discordant_products
 
 
 # ----------------------------------------------------------------- references written here
@@ -143,6 +143,7 @@ def test_discordance_matches_brute_force(rng):
             assert count[r].item() == len(pairs)
             ref = sum((xn[r, i] - xn[r, j]) * (yn[r, i] - yn[r, j]) for j, i in pairs)
             assert prod[r].item() == pytest.approx(ref, abs=1e-12)
+            assert discordant_products(keys, x, y)[r].item() == pytest.approx(ref, abs=1e-12)
 
 
 # --------------------------------------------------------------------- distance correlation

@@ -62,7 +62,7 @@ def compare(
         removed, also on error. It is never moved between devices.
     data : DataLoader or iterable of batches
         Batches are tensors, ``(x, y, ...)`` tuples/lists (``x`` is the
-        input) or dicts (passed as keywords); a single tensor is one batch.
+        input) or dicts (passed as keywords); a single tensor or dict is one batch.
     model_b : torch.nn.Module, optional
         Second model; ``None`` compares ``model_a`` with itself (one forward
         pass per batch, and the diagonal is exactly 1 for CKA).

@@ -111,8 +111,8 @@ def model_input(batch: Any, inputs: Callable[[Any], Any] | None, device: torch.d
 
 
 def iterate_batches(data: Any, *, caller: str) -> tuple[Iterable[Any], int | None]:
-    """``(iterable of batches, number of batches or None)``; a bare tensor/array is one batch."""
-    if isinstance(data, (torch.Tensor, np.ndarray)):
+    """``(iterable of batches, number of batches or None)``; a bare tensor/array or one dict is one batch."""
+    if isinstance(data, (torch.Tensor, np.ndarray, Mapping)):
         return [data], 1
     if isinstance(data, (str, bytes)) or not hasattr(data, "__iter__"):
         raise FeatcorrError(

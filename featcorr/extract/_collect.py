@@ -44,7 +44,7 @@ def extract_activations(
         The model to run.
     data : DataLoader or iterable of batches
         Tensors, ``(x, y, ...)`` tuples (``x`` is the input) or dicts (keywords);
-        a single tensor is one batch.
+        a single tensor or dict is one batch.
     layers : str or list of str, optional
         Module names or fnmatch patterns; default every leaf module.
     device : str or torch.device, optional

@@ -238,7 +238,8 @@ def test_inputs_callable_and_dict_batches(mlp_data):
     res_i = fc.compare(net, [{"x": X[:75]}, {"x": X[75:]}], inputs=lambda b: {"features": b["x"], "scale": 2.0},
                        progress=False)
     res_one = fc.compare(net, X, progress=False)  # a bare tensor is one batch
-    for r in (res_t, res_i, res_one):
+    res_dict = fc.compare(net, {"features": X}, progress=False)  # so is one dict (not an iterable of its keys)
+    for r in (res_t, res_i, res_one, res_dict):
         np.testing.assert_allclose(r.matrix().to_numpy(), res_d.matrix().to_numpy(), rtol=1e-10)
     assert res_one.metadata["n_batches"] == 1
 

@@ -304,7 +304,8 @@ def dependence(
           classification target, else ``kernel``); O(n^2) per feature;
         - ``"mi"``: k-NN mutual information in nats >= 0, identical to
           scikit-learn's ``mutual_info_regression`` / ``mutual_info_classif``
-          with the same ``n_neighbors`` (default 3) and ``random_state``.
+          with the same ``n_neighbors`` (default 3) and ``random_state``
+          (neighbour search on the CPU with a k-d tree, whatever X's device).
     target : {"auto", "classification", "regression"}, default="auto"
         Type of y. ``"auto"``: class labels when scikit-learn's
         ``type_of_target`` says binary/multiclass (strings, integers,

@@ -275,3 +275,14 @@ def test_wide_two_file_distance_keeps_the_diagonal(tmp_path, rng):
     rows = _table_rows(res.stdout)
     for name in acts:  # every layer is at distance 0 from itself in the other copy
         assert rows[name] == [name, "0.000"], (name, rows[name])
+
+
+def test_progress_bar_on_a_terminal_and_silenced_by_quiet(two_files, tmp_path):
+    pa, pb, _, _ = two_files
+    terminal = {"TTY_COMPATIBLE": "1", "COLUMNS": "120"}  # rich renders as on a terminal
+    loud = runner.invoke(app, ["compare", str(pa), str(pb), "-o", str(tmp_path / "l")], env=terminal)
+    assert loud.exit_code == 0, loud.output
+    assert "\x1b[" in loud.stderr  # the (transient) progress bar was drawn on stderr
+    quiet = runner.invoke(app, ["compare", str(pa), str(pb), "-o", str(tmp_path / "q"), "--quiet"], env=terminal)
+    assert quiet.exit_code == 0
+    assert quiet.stderr == "" and quiet.stdout == ""

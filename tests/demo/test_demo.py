@@ -133,3 +133,13 @@ def test_cli_demo_bad_seconds_exits_2(tmp_path):
     res = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--seconds", "-2"])
     assert res.exit_code == 2
     assert "seconds=-2.0 is not a positive number" in res.stderr and "Traceback" not in res.output
+
+
+def test_cli_demo_quiet_silences_training_bars(tmp_path):
+    terminal = {"TTY_COMPATIBLE": "1", "COLUMNS": "120"}  # rich renders as on a terminal
+    loud = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "l"), "--seconds", "0.01"], env=terminal)
+    assert loud.exit_code == 0, loud.output
+    assert "training net_a" in loud.stderr and "training net_b" in loud.stderr
+    quiet = CliRunner().invoke(app, ["demo", "-o", str(tmp_path / "q"), "--seconds", "0.01", "-q"], env=terminal)
+    assert quiet.exit_code == 0
+    assert quiet.stderr == "" and quiet.stdout == ""

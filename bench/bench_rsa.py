@@ -97,11 +97,14 @@ def worker(tool: str, case: str, n: int) -> dict:
     return {"tool": tool, "case": case, "n": n, "value": value, "sec": sec, "mem_mb": (peak - before) / 1024}
 
 
-def spawn(tool: str, case: str, n: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--worker", tool, case, str(n)], capture_output=True, text=True, check=True
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+def spawn(tool: str, case: str, n: int, tries: int = 2) -> dict:
+    for attempt in range(tries):
+        out = subprocess.run([sys.executable, __file__, "--worker", tool, case, str(n)], capture_output=True, text=True)
+        if out.returncode == 0:
+            return json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"worker {tool} {case} n={n} failed (exit {out.returncode}, attempt {attempt + 1}):\n{out.stderr[-2000:]}",
+              file=sys.stderr, flush=True)
+    raise RuntimeError(f"worker {tool} {case} n={n} failed {tries} times")
 
 
 def main() -> None:
@@ -110,12 +113,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "rsa.md"))
     ap.add_argument("--worker", nargs=3, metavar=("TOOL", "CASE", "N"))
+    ap.add_argument("--sizes", type=int, nargs="+", help="override the sample sizes (default 1000 5000)")
     args = ap.parse_args()
     if args.worker:
         tool, case, n = args.worker
         print(json.dumps(worker(tool, case, int(n))))
         return
-    sizes = [1000] if args.quick else [1000, 5000]
+    sizes = args.sizes or ([1000] if args.quick else [1000, 5000])
     rows = []
     for n in sizes:
         for case in CASES:

@@ -28,7 +28,7 @@ def average_ranks(v: torch.Tensor) -> torch.Tensor:
     x = v.detach().cpu().numpy()
     N = x.shape[0]
     order = np.argsort(x)  # ties share one rank below, so stability is not needed
-    sv = x[order]
+    sv = np.sort(x)  # equals x[order]; a second (SIMD) sort is faster than the random-access gather
     new = np.empty(N, dtype=bool)
     new[:1] = True
     np.not_equal(sv[1:], sv[:-1], out=new[1:])

@@ -107,10 +107,10 @@ def rdm_vector(X: torch.Tensor, method: str = "correlation", *, name: str = "X",
         hi = min(lo + _BLOCK, n)
         G = Z[lo:hi] @ Z[lo:].T  # (b, n - lo): rows lo..hi-1 against columns lo..n-1
         D = _finish(G, sq[lo:hi], sq[lo:], method, p)
-        mask = torch.ones(hi - lo, n - lo, dtype=torch.bool, device=X.device).triu_(1)
-        vals = D[mask]
-        out[pos : pos + vals.numel()] = vals
-        pos += vals.numel()
+        for r in range(hi - lo):  # row lo + r contributes its entries right of the diagonal, contiguously
+            m = n - lo - r - 1
+            out[pos : pos + m] = D[r, r + 1 :]
+            pos += m
     return out
 
 

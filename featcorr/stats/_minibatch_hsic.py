@@ -80,8 +80,8 @@ class MinibatchHSIC(Statistic):
         always float64. ``"float32"`` is about twice as fast as float64
         (CKA within ~1e-7 of float64 in bench/results/minibatch_cka.md);
         ``"bfloat16"`` (linear kernel only; inputs and Gram entries rounded to
-        8-bit mantissas, fast on CPUs with AVX512-BF16/AMX) about 3-4 times
-        faster than float32, CKA within ~1e-5.
+        8-bit mantissas, fast on CPUs with AVX512-BF16/AMX) about 2 times
+        faster than float32 there, CKA within ~1e-5 of float64.
 
     Notes
     -----

@@ -12,7 +12,7 @@ from ..stats import StatisticSet
 from ._correlation import unit_correlation_from
 from ._registry import get_measure, measures_table
 
-__all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arrays", "evaluate"]
+__all__ = ["similarity", "cka", "unit_correlation", "measures", "blocks_from_arrays", "evaluate", "prepare"]
 
 #: Options handled by the engine rather than the measure.
 ENGINE_OPTIONS = ("max_features", "max_memory_gb", "gemm_dtype", "pool")
@@ -81,8 +81,20 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
         from ._significance import significance
 
         return significance(X, Y, measure, **options)
-    caller = f"similarity(measure={measure!r})"
-    spec = get_measure(measure, caller="similarity")
+    spec, batch, a, b, opts, engine = prepare(X, Y, measure, options, caller="similarity")
+    return evaluate(spec, batch, a, b, opts, engine)
+
+
+def prepare(X: Any, Y: Any, measure: str, options: dict, *, caller: str):
+    """Validate arrays and options for one measure: ``(spec, batch, a, b, opts, engine)``.
+
+    Splits engine options (``pool``, ``max_features``, ...) from the measure's
+    own, turns array options that feed extra blocks (``confounder=``) into
+    blocks of the batch, and returns the validated float64 blocks.
+    """
+    options = dict(options)
+    spec = get_measure(measure, caller=caller)
+    caller = f"{caller}(measure={spec.name!r})"
     engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
     pool = engine.pop("pool", "flatten")
     extra = {}
@@ -100,7 +112,7 @@ def similarity(X: Any, Y: Any, measure: str = "linear_cka", **options: Any) -> f
         t = as_2d(value, name=opt, caller=caller, pool=pool)
         check_same_n(batch[a], t, names=("X", opt), caller=caller)
         batch[block] = t.to(batch[a].device)
-    return evaluate(spec, batch, a, b, opts, engine)
+    return spec, batch, a, b, opts, engine
 
 
 def evaluate(spec, batch: dict, a: str, b: str, opts: dict, engine: dict | None = None) -> float:

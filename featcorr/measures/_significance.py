@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import FeatcorrError, UnknownOptionError
-from ._api import ENGINE_OPTIONS, blocks_from_arrays, evaluate
+from ._api import evaluate, prepare
 from ._registry import MeasureSpec, get_measure
 
 __all__ = ["SignificanceResult", "significance", "permutation_null", "bootstrap_distribution", "permutation_p_value"]
@@ -153,22 +153,20 @@ def significance(
     n_bootstrap = _check_count(n_bootstrap, "n_bootstrap")
     if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
         raise UnknownOptionError(f"significance: confidence must be in (0, 1), got {confidence!r}.")
-    spec = get_measure(measure, caller="significance")
-    caller = f"significance(measure={spec.name!r})"
-    engine = {k: options.pop(k) for k in ENGINE_OPTIONS if k in options}
-    pool = engine.pop("pool", "flatten")
-    opts = spec.resolve_options(options, caller=caller)
-    batch, a, b = blocks_from_arrays(X, Y, caller=caller, pool=pool)
+    spec, batch, a, b, opts, engine = prepare(X, Y, measure, options, caller="significance")
     if a == b:  # X is Y: the permuted copy must be a separate block
-        batch, b = {"X": batch["X"], "Y": batch["X"]}, "Y"
+        batch, b = {**batch, "Y": batch["X"]}, "Y"
+    extra = {k: v for k, v in batch.items() if k not in (a, b)}
     value = evaluate(spec, batch, a, b, opts, engine)
     rng = random_state if isinstance(random_state, np.random.Generator) else np.random.default_rng(random_state)
     res: dict[str, Any] = {"value": value, "measure": spec.name, "kind": spec.kind}
     if n_permutations:
-        null = permutation_null(spec, batch[a], batch[b], n_permutations, rng=rng, opts=opts, engine=engine)
+        null = permutation_null(spec, batch[a], batch[b], n_permutations, rng=rng, opts=opts, engine=engine, extra=extra)
         res.update(null=null, n_permutations=n_permutations, p_value=permutation_p_value(value, null, kind=spec.kind))
     if n_bootstrap:
-        boot = bootstrap_distribution(spec, batch[a], batch[b], n_bootstrap, rng=rng, opts=opts, engine=engine)
+        boot = bootstrap_distribution(
+            spec, batch[a], batch[b], n_bootstrap, rng=rng, opts=opts, engine=engine, extra=extra
+        )
         lo, hi = np.quantile(boot, [(1 - confidence) / 2, 1 - (1 - confidence) / 2])
         res.update(bootstrap=boot, n_bootstrap=n_bootstrap, ci_low=float(lo), ci_high=float(hi), confidence=confidence)
     return SignificanceResult(**res)
@@ -187,19 +185,25 @@ def permutation_null(
     rng: np.random.Generator,
     opts: dict | None = None,
     engine: dict | None = None,
+    extra: dict | None = None,
 ) -> np.ndarray:
-    """Values of the measure with the rows of Y permuted, shape (n_permutations,)."""
+    """Values of the measure with the rows of Y permuted, shape (n_permutations,).
+
+    ``extra`` holds further blocks the measure reads (e.g. the confounder
+    ``"__input__"``); they stay paired with X.
+    """
     spec = get_measure(spec) if isinstance(spec, str) else spec
     opts = dict(spec.options) if opts is None else opts
     X = torch.as_tensor(X, dtype=torch.float64)
     Y = torch.as_tensor(Y, dtype=torch.float64, device=X.device)
     n = X.shape[0]
+    extra = {k: torch.as_tensor(v, dtype=torch.float64, device=X.device) for k, v in (extra or {}).items()}
     if spec.name == "linear_cka":
         return _linear_cka_null(X, Y, n_permutations, rng)
     out = np.empty(n_permutations)
     for i, perm in enumerate(_permutations(n, n_permutations, rng)):
         idx = torch.as_tensor(perm, device=X.device)
-        out[i] = evaluate(spec, {"X": X, "Y": Y[idx]}, "X", "Y", opts, engine)
+        out[i] = evaluate(spec, {**extra, "X": X, "Y": Y[idx]}, "X", "Y", opts, engine)
     return out
 
 
@@ -212,18 +216,24 @@ def bootstrap_distribution(
     rng: np.random.Generator,
     opts: dict | None = None,
     engine: dict | None = None,
+    extra: dict | None = None,
 ) -> np.ndarray:
-    """Values of the measure on rows resampled with replacement (pairs kept), shape (n_bootstrap,)."""
+    """Values of the measure on rows resampled with replacement (pairs kept), shape (n_bootstrap,).
+
+    ``extra`` blocks (e.g. the confounder) are resampled with the same rows.
+    """
     spec = get_measure(spec) if isinstance(spec, str) else spec
     opts = dict(spec.options) if opts is None else opts
     X = torch.as_tensor(X, dtype=torch.float64)
     Y = torch.as_tensor(Y, dtype=torch.float64, device=X.device)
+    extra = {k: torch.as_tensor(v, dtype=torch.float64, device=X.device) for k, v in (extra or {}).items()}
     n = X.shape[0]
     out = np.empty(n_bootstrap)
     for i in range(n_bootstrap):
         idx = torch.as_tensor(rng.integers(0, n, size=n), device=X.device)
         try:
-            out[i] = evaluate(spec, {"X": X[idx], "Y": Y[idx]}, "X", "Y", opts, engine)
+            batch = {k: v[idx] for k, v in extra.items()} | {"X": X[idx], "Y": Y[idx]}
+            out[i] = evaluate(spec, batch, "X", "Y", opts, engine)
         except FeatcorrError as exc:
             raise FeatcorrError(
                 f"bootstrap replicate {i} of {spec.name!r} failed ({exc}); with few samples a resample can be "

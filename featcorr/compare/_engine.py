@@ -11,7 +11,9 @@ import torch
 
 from ..errors import FeatcorrError, NonFiniteError, ShapeError, UnknownOptionError
 from ..measures import get_measure
-from ..stats import StatisticSet
+from ..measures._api import evaluate
+from ..measures._significance import bootstrap_distribution, permutation_null, permutation_p_value
+from ..stats import Reservoir, StatisticSet
 
 __all__ = ["INPUT_BLOCK", "resolve_measures", "Plan", "jsonable"]
 
@@ -84,6 +86,11 @@ class Plan:
         How messages and results name a block.
     engine : dict
         Engine options passed to every ``spec.statistics``.
+    significance : dict, optional
+        ``n_permutations``, ``n_bootstrap``, ``confidence``, ``random_state``
+        and ``sample_size``: a reservoir sample of every block is kept beside
+        the other statistics and :meth:`compute_significance` tests each layer
+        pair on it (on all rows when the data fit in the sample).
     """
 
     def __init__(
@@ -95,6 +102,7 @@ class Plan:
         engine: Mapping[str, Any],
         *,
         caller: str,
+        significance: Mapping[str, Any] | None = None,
     ) -> None:
         self.measures = measures
         self.blocks_a = list(blocks_a)
@@ -106,6 +114,15 @@ class Plan:
         for name, spec, opts in measures:
             self.roles[name] = self.sset.request(
                 spec.statistics(tuple(self.blocks_a), tuple(self.blocks_b), engine=dict(engine), **opts)
+            )
+        self.engine = dict(engine)
+        self.significance = dict(significance) if significance else None
+        if self.significance:
+            extra = sorted({blk for _, spec, _ in measures for blk in spec.extra_blocks})
+            blocks = list(dict.fromkeys(self.blocks_a + self.blocks_b + extra))
+            seed = int(np.random.default_rng(self.significance["random_state"]).integers(2**31))
+            self.roles["__significance__"] = self.sset.request(
+                {"sample": Reservoir(self.significance["sample_size"], seed=seed, blocks=blocks)}
             )
         self.rows = 0
 
@@ -175,6 +192,52 @@ class Plan:
                         )
                     mat[i, j] = done[(a, b)] = v
             out[name] = mat
+        return out
+
+    def compute_significance(self, values: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+        """Per-measure extra columns: ``p_value`` and/or ``ci_low``/``ci_high``, from the reservoir sample.
+
+        Permutation null: rows of layer b permuted against layer a; the
+        observed value is the full-data one when every row is in the sample,
+        else the value on the sample (so value and null see the same rows).
+        """
+        if not self.significance:
+            return {}
+        sig = self.significance
+        snap = self.sset.stats[self.roles["__significance__"]["sample"]].finalize()
+        rng = np.random.default_rng(sig["random_state"])
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for name, spec, opts in self.measures:
+            cols: dict[str, np.ndarray] = {}
+            shape = (len(self.blocks_a), len(self.blocks_b))
+            if sig["n_permutations"]:
+                cols["p_value"] = np.empty(shape)
+            if sig["n_bootstrap"]:
+                cols["ci_low"], cols["ci_high"] = np.empty(shape), np.empty(shape)
+            extra = {blk: snap.rows(blk) for blk in spec.extra_blocks}
+            for i, a in enumerate(self.blocks_a):
+                for j, b in enumerate(self.blocks_b):
+                    X, Y = snap.rows(a), snap.rows(b)
+                    try:
+                        if sig["n_permutations"]:
+                            observed = (
+                                values[name][i, j]
+                                if snap.exact
+                                else evaluate(spec, {**extra, "X": X, "Y": Y}, "X", "Y", opts, self.engine)
+                            )
+                            null = permutation_null(
+                                spec, X, Y, sig["n_permutations"], rng=rng, opts=opts, engine=self.engine, extra=extra
+                            )
+                            cols["p_value"][i, j] = permutation_p_value(observed, null, kind=spec.kind)
+                        if sig["n_bootstrap"]:
+                            boot = bootstrap_distribution(
+                                spec, X, Y, sig["n_bootstrap"], rng=rng, opts=opts, engine=self.engine, extra=extra
+                            )
+                            q = (1 - sig["confidence"]) / 2
+                            cols["ci_low"][i, j], cols["ci_high"][i, j] = np.quantile(boot, [q, 1 - q])
+                    except FeatcorrError as exc:
+                        raise self._rename(exc, name, a, b) from exc
+            out[name] = cols
         return out
 
     def _rename(self, exc: FeatcorrError, measure: str, a: str, b: str) -> FeatcorrError:

@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "rsa.md"))
     ap.add_argument("--worker", nargs=3, metavar=("TOOL", "CASE", "N"))
     ap.add_argument("--sizes", type=int, nargs="+", help="override the sample sizes (default 1000 5000)")
+    ap.add_argument("--cases", nargs="+", choices=sorted(CASES), help="run only these cases")
     args = ap.parse_args()
     if args.worker:
         tool, case, n = args.worker
@@ -122,7 +123,7 @@ def main() -> None:
     sizes = args.sizes or ([1000] if args.quick else [1000, 5000])
     rows = []
     for n in sizes:
-        for case in CASES:
+        for case in args.cases or CASES:
             res = {}
             for tool in TOOLS:
                 runs = [spawn(tool, case, n)]

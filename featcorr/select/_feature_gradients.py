@@ -217,13 +217,14 @@ class FeatureGradients(BaseSelector):
         D = Xn.shape[1]
         cols, fmap = _map_names(self.feature_map, D)
         dtype = _DTYPES[self.dtype]
-        Xt = fmap(torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device))
+        Xc = fmap(torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device=device, dtype=dtype))
         yt = torch.tensor(np.asarray(yn, dtype=np.float64)).to(device)
-        n = Xt.shape[0]
+        n = Xc.shape[0]
         classification = task == "classification"
-        stats = _memory_statistics(Xt, yt, preprocess=self.preprocess, classification=classification)
-        Xc = Xt.to(dtype)
-        del Xt
+        stats = data_statistics(
+            lambda: ((Xc[i : i + 8192], yt[i : i + 8192]) for i in range(0, n, 8192)),
+            preprocess=self.preprocess, classification=classification, device=device,
+        )
         bs = min(self.batch_size, n)
         gen = torch.Generator(device="cpu").manual_seed(int(check_random_state(self.random_state).randint(2**31)))
 
@@ -319,28 +320,3 @@ class FeatureGradients(BaseSelector):
             self.scores_ = scores
         else:
             self._set_from_scores(scores, self._n_select())
-
-
-def _memory_statistics(X: torch.Tensor, y: torch.Tensor, *, preprocess: str, classification: bool) -> FGData:
-    """float64 means, stds, top singular value of the standardised X / sqrt(n), and y statistics."""
-    n = X.shape[0]
-    mean = X.mean(0)
-    std = X.std(0) if preprocess == "zscore" else torch.ones_like(mean)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    Z = (X - mean) / std
-    if min(Z.shape) <= 2048:
-        Z32 = Z.to(torch.float32)  # one float32 GEMM; the eigenvalue is taken in float64
-        G = (Z32.T @ Z32) if Z.shape[1] <= Z.shape[0] else (Z32 @ Z32.T)
-        sv1 = float(torch.linalg.eigvalsh(G.to(torch.float64) / n)[-1].clamp_min(0.0).sqrt())
-    else:
-        from scipy.sparse.linalg import LinearOperator, svds
-
-        Zc = Z.cpu().numpy() / np.sqrt(n)
-        op = LinearOperator(Zc.shape, matvec=lambda v: Zc @ v, rmatvec=lambda v: Zc.T @ v, dtype=np.float64)
-        sv1 = float(svds(op, k=1, return_singular_vectors=False, random_state=0)[0])
-    if not sv1 > 0:
-        raise FeatcorrError("FeatureGradients: every feature is constant; nothing can be selected.")
-    if classification:
-        classes = np.unique(y.cpu().numpy())
-        return FGData(n, mean, std * sv1, 0.0, 1.0, classes)
-    return FGData(n, mean, std * sv1, float(y.mean()), float(y.std()), None)

@@ -53,13 +53,15 @@ def data_statistics(
     y_sq = 0.0
     classes: set = set()
     for xb, yb in chunks():
-        xb = xb.to(device=device, dtype=torch.float64)
+        xb = xb.to(device=device)
+        if not xb.is_floating_point():
+            xb = xb.to(torch.float64)
         yb = yb.to(device=device, dtype=torch.float64).reshape(-1)
         nb = xb.shape[0]
         if nb == 0:
             continue
-        mb = xb.mean(0)
-        cb = xb - mb
+        mb = xb.sum(0, dtype=torch.float64) / nb  # float64 sums over the chunk's own dtype
+        cb = xb - mb.to(xb.dtype)  # centred chunk, no float64 copy of float32 data
         if mean is None:
             D = xb.shape[1]
             mean = torch.zeros(D, dtype=torch.float64, device=device)
@@ -74,8 +76,9 @@ def data_statistics(
         delta = mb - mean
         if cov is not None:
             c32 = cb.to(torch.float32)  # centred per chunk, so a float32 GEMM keeps ~7 digits; float64 sum
+            # (cb's own mean is not exactly 0 in float32; the GEMM of the centred chunk still has ~7 digits)
             cov += (c32.T @ c32).to(torch.float64) + torch.outer(delta, delta) * (n * nb / tot)
-        m2 += (cb * cb).sum(0) + delta * delta * (n * nb / tot)
+        m2 += (cb * cb).sum(0, dtype=torch.float64) + delta * delta * (n * nb / tot)
         mean += delta * (nb / tot)
         n = tot
         if classification:
@@ -93,7 +96,7 @@ def data_statistics(
     # top singular value of Z / sqrt(n), Z the centred (and z-scored) data
     if cov is not None:
         c = cov / torch.outer(std, std) / n
-        sv1 = float(torch.linalg.eigvalsh(c)[-1].clamp_min(0.0).sqrt())
+        sv1 = _top_eigenvalue(c) ** 0.5
     else:
         sv1 = _power_sv1(chunks, mean, std, n, device)
     if not sv1 > 0:
@@ -106,6 +109,17 @@ def data_statistics(
     if not y_var > 0:
         raise ConstantFeatureError("FeatureGradients: the target y is constant; nothing can be learned from it.")
     return FGData(n, mean, std * sv1, y_mean, float(np.sqrt(y_var)), None)
+
+
+def _top_eigenvalue(c: torch.Tensor) -> float:
+    """Largest eigenvalue of a symmetric PSD matrix: Lanczos (ARPACK) for large, LAPACK for small ones."""
+    if c.shape[0] <= 64:
+        return float(torch.linalg.eigvalsh(c)[-1].clamp_min(0.0))
+    from scipy.sparse.linalg import eigsh
+
+    a = c.cpu().numpy()
+    return max(0.0, float(eigsh(a, k=1, which="LA", tol=1e-10, return_eigenvectors=False,
+                                v0=np.ones(a.shape[0]))[0]))
 
 
 def _power_sv1(chunks, mean, std, n, device, n_iter: int = 50) -> float:

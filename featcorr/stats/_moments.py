@@ -48,6 +48,9 @@ _GEMM_DTYPES = ("float64", "float32")
 #: Symmetric tiles wider than this are split into column chunks of about this width, and only the
 #: upper block triangle is multiplied (the lower one is mirrored when read).
 _SYM_CHUNK = 512
+#: gemm_dtype="float32": products are summed in float32 over at most this many batches, then added
+#: into the float64 moments (one pass over the tiles per this many batches instead of per batch).
+_FLUSH_EVERY = 8
 #: Largest per-batch workspace kept between updates, in bytes.
 _WORKSPACE_BYTES = 64 * 2**20
 
@@ -78,9 +81,11 @@ class Moments(Statistic):
         Accumulate only these blocks of each batch (others are ignored);
         default: every block of the first batch.
     gemm_dtype : {"float64", "float32"}, default="float64"
-        Precision of the per-batch product of the *centred* batch. The sum is
-        always float64; ``"float32"`` is about twice as fast and keeps about 7
-        significant digits per batch.
+        Precision of the per-batch product of the *centred* batch. The moments
+        are always float64; ``"float32"`` is about twice as fast, keeps about 7
+        significant digits per batch, sums the products of up to 8 batches in
+        float32 partial tiles before adding them in float64 (so the tiles
+        take 1.5 times the memory), and is meant for float32 activations.
 
     Notes
     -----
@@ -146,6 +151,8 @@ class Moments(Statistic):
         self.mean: torch.Tensor | None = None  # (P,)
         self._S: list[torch.Tensor] = []  # one (rows, cols) tensor per tile
         self._work: torch.Tensor | None = None  # reusable (batch + 1, P) float64 workspace
+        self._acc32: list[torch.Tensor] | None = None  # gemm_dtype="float32": partial sums, flushed into _S
+        self._pending = 0  # batches held in _acc32
 
     def config(self) -> dict[str, Any]:
         return {
@@ -176,6 +183,8 @@ class Moments(Statistic):
         self._offsets = dict(zip(widths, offs))
         self._tiles = _plan_tiles(self.pairs, list(widths))
         total = sum(self._tile_shape(t)[0] * self._tile_shape(t)[1] for t in self._tiles) * 8 / 2**30
+        if self.gemm_dtype == "float32":
+            total *= 1.5  # float32 partial tiles
         if total > self.max_memory_gb:
             raise MemoryBudgetError(
                 f"Moments: the requested cross-products need {total:.1f} GiB of float64, above "
@@ -235,10 +244,18 @@ class Moments(Statistic):
         else:
             delta = None
             Z = head
+        targets = self._S
         if self.gemm_dtype == "float32":
             Z = Z.to(torch.float32)
-        for tile, S in zip(self._tiles, self._S):
+            if self._acc32 is None:
+                self._acc32 = [torch.zeros_like(S, dtype=torch.float32) for S in self._S]
+            targets = self._acc32
+        for tile, S in zip(self._tiles, targets):
             self._accumulate(tile, S, Z)
+        if targets is not self._S:
+            self._pending += 1
+            if self._pending >= _FLUSH_EVERY:
+                self._flush()
         if delta is None:
             self.mean.copy_(mean_b)
         else:
@@ -266,8 +283,20 @@ class Moments(Statistic):
             for b0, b1 in cuts[i:]:
                 _gemm_into(S[a0:a1, b0:b1], r[:, a0:a1], r[:, b0:b1])
 
+    def _flush(self) -> None:
+        """Add the float32 partial sums (gemm_dtype="float32") into the float64 moments."""
+        if self._acc32 is not None and self._pending:
+            for S, A in zip(self._S, self._acc32):
+                S.add_(A)
+                A.zero_()
+        self._pending = 0
+
     def _symmetrize(self) -> None:
-        """Make every symmetric tile exactly symmetric: mirror its upper block triangle, average diagonal blocks."""
+        """Make every symmetric tile exactly symmetric: mirror its upper block triangle, average diagonal blocks.
+
+        Pending float32 partial sums are flushed first, so the float64 tiles are complete.
+        """
+        self._flush()
         for tile, S in zip(self._tiles, self._S):
             if tile.cols == tile.rows:
                 cuts = _sym_cuts(S.shape[0])
@@ -547,11 +576,8 @@ def _sym_cuts(p: int) -> list[tuple[int, int]]:
 
 
 def _gemm_into(S: torch.Tensor, r: torch.Tensor, c: torch.Tensor) -> None:
-    """S (float64) += r^T c, multiplied in r's dtype (float64 in place, float32 then added)."""
-    if r.dtype == torch.float64:
-        S.addmm_(r.T, c)
-    else:
-        S.add_(torch.mm(r.T, c))
+    """S += r^T c in place (S has r's dtype)."""
+    S.addmm_(r.T, c)
 
 
 def _flops(widths: Mapping[str, int], tiles: Sequence[_Tile], n: int, *, performed: bool = True) -> float:

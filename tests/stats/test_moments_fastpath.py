@@ -102,3 +102,28 @@ def test_moments_flops_counts_upper_block_triangle(small_chunks):
     # cross tile 2 x 5 plus self tiles 2 x 2 (one chunk) and 5 x 5 (chunks 2 + 3 -> 4 + 6 + 9 = 19 entries)
     assert moments_flops(m2) == 2 * 3 * (10 + 4 + 19)
     assert moments_flops(m2, performed=False) == 2 * 3 * (10 + 4 + 25)
+
+
+def test_float32_partial_sums_flush_on_every_read(rng, small_chunks):
+    """gemm_dtype="float32" keeps up to _FLUSH_EVERY batches in float32 partial tiles: every read sees them."""
+    D = {k: v.astype(np.float32) for k, v in _data(rng, n=1100).items()}
+    ref = {(a, b): _centred_product(D[a].astype(np.float64), D[b].astype(np.float64)) for a in D for b in D}
+
+    def check(snap):
+        for (a, b), want in ref.items():
+            np.testing.assert_allclose(snap.comoment(a, b).numpy(), want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+    m = Moments(gemm_dtype="float32")
+    for lo in range(0, 500, 100):  # 5 batches pending (fewer than a flush)
+        m.update({k: v[lo : lo + 100] for k, v in D.items()})
+    assert m._pending == 5
+    m2 = pickle.loads(pickle.dumps(m))  # state_dict flushes
+    other = Moments(gemm_dtype="float32")
+    for lo in range(500, 1100, 50):  # 12 batches: one flush at 8, 4 pending
+        other.update({k: v[lo : lo + 50] for k, v in D.items()})
+    assert other._pending == 4
+    for mm in (m, m2):
+        mm.merge(other)
+        check(mm.finalize())
+    # a statistic with pending partial sums merged into an empty one
+    check(Moments(gemm_dtype="float32").merge(Moments(gemm_dtype="float32").update(D)).finalize())

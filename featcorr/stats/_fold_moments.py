@@ -168,6 +168,10 @@ class FoldMoments(Statistic):
             "gemm_dtype": cfg["gemm_dtype"],
         }
 
+    def check_budget(self, widths: Mapping[str, int]) -> None:
+        """Raise MemoryBudgetError if the folds' moments of blocks this wide would not fit (see Moments)."""
+        self.folds[0].check_budget(widths)
+
     @property
     def n(self) -> int:
         """Samples accumulated over all folds."""

@@ -168,7 +168,20 @@ class Moments(Statistic):
         """Block names in accumulation order (empty before the first update)."""
         return list(self.widths)
 
-    def _setup(self, widths: Mapping[str, int], device: torch.device) -> None:
+    def check_budget(self, widths: Mapping[str, int]) -> None:
+        """Raise :class:`~featcorr.errors.MemoryBudgetError` if blocks of these widths would not fit.
+
+        The check ``update`` runs on its first batch, without allocating
+        anything, so callers can choose another statistic before a pass.
+
+        Parameters
+        ----------
+        widths : mapping str -> int
+            Block name -> number of features, as the first batch would carry
+            them (blocks this statistic does not accumulate are ignored).
+        """
+        if self.only is not None:
+            widths = {b: int(widths[b]) for b in self.only if b in widths}
         too_wide = {k: p for k, p in widths.items() if p > self.max_features}
         if too_wide:
             name, p = max(too_wide.items(), key=lambda kv: kv[1])
@@ -178,19 +191,25 @@ class Moments(Statistic):
                 "maps over positions / tokens over the sequence), or measure='minibatch_cka' (no p x p "
                 f"statistic), or raise max_features. Blocks over the limit: {sorted(too_wide)}."
             )
-        self.widths = dict(widths)
-        offs = itertools.accumulate([0] + list(widths.values()))
-        self._offsets = dict(zip(widths, offs))
-        self._tiles = _plan_tiles(self.pairs, list(widths))
-        total = sum(self._tile_shape(t)[0] * self._tile_shape(t)[1] for t in self._tiles) * 8 / 2**30
+        tiles = _plan_tiles(self.pairs, list(widths))
+        total = sum(
+            sum(widths[b] for b in t.rows) * sum(widths[b] for b in t.cols) for t in tiles
+        ) * 8 / 2**30
         if self.gemm_dtype == "float32":
             total *= 1.5  # float32 partial tiles
         if total > self.max_memory_gb:
             raise MemoryBudgetError(
                 f"Moments: the requested cross-products need {total:.1f} GiB of float64, above "
-                f"max_memory_gb={self.max_memory_gb:g} (block widths: {self.widths}). Use pool='mean', fewer "
+                f"max_memory_gb={self.max_memory_gb:g} (block widths: {dict(widths)}). Use pool='mean', fewer "
                 "layers (layers_a=/layers_b=), measure='minibatch_cka', or raise max_memory_gb."
             )
+
+    def _setup(self, widths: Mapping[str, int], device: torch.device) -> None:
+        self.check_budget(widths)
+        self.widths = dict(widths)
+        offs = itertools.accumulate([0] + list(widths.values()))
+        self._offsets = dict(zip(widths, offs))
+        self._tiles = _plan_tiles(self.pairs, list(widths))
         P = sum(widths.values())
         self.mean = torch.zeros(P, dtype=torch.float64, device=device)
         self._S = [torch.zeros(self._tile_shape(t), dtype=torch.float64, device=device) for t in self._tiles]

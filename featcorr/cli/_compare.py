@@ -28,6 +28,22 @@ def compare_command(
         str,
         typer.Option("--pool", help="How (n, c, h, w) / (n, t, d) arrays become 2-D: flatten, mean, last, samples."),
     ] = "flatten",
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            help="A measure option as MEASURE.KEY=VALUE, e.g. rbf_cka.threshold=0.4 or rsa.compare=kendall_tau_a "
+            "(repeatable).",
+        ),
+    ] = None,
+    permutations: Annotated[
+        int, typer.Option("--permutations", help="Permutation test per layer pair: adds p_value to values.csv.")
+    ] = 0,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap replicates per layer pair: adds ci_low/ci_high.")
+    ] = 0,
+    confidence: Annotated[float, typer.Option("--confidence", help="Level of the bootstrap interval.")] = 0.95,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the significance tests.")] = None,
     out: OutOption = "featcorr-compare",
     quiet: QuietOption = False,
 ) -> None:
@@ -41,12 +57,57 @@ def compare_command(
     from ..io import load_activations
 
     measures = tuple(measure) if measure else ("linear_cka",)
+    options = parse_measure_options(option or [], measures)
     acts_a = load_activations(a)
     acts_b = load_activations(b) if b is not None else None
-    result = compare_activations(acts_a, acts_b, measures=measures, progress=not quiet, pool=pool)
+    result = compare_activations(
+        acts_a,
+        acts_b,
+        measures={name: options.get(name, {}) for name in measures},
+        progress=not quiet,
+        pool=pool,
+        n_permutations=permutations,
+        n_bootstrap=bootstrap,
+        confidence=confidence,
+        random_state=seed,
+    )
     files = write_result(result, Path(out), measures)
     if not quiet:
         show_result(result, measures, files, self_comparison=b is None)
+
+
+def parse_measure_options(items: list[str], measures: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """``["rbf_cka.threshold=0.4", ...]`` -> ``{"rbf_cka": {"threshold": 0.4}}`` (numbers, true/false, none, text)."""
+    from ..errors import UnknownOptionError
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        name, dot, opt = key.partition(".")
+        if not (sep and dot and name and opt):
+            raise UnknownOptionError(
+                f"--option {item!r} is not MEASURE.KEY=VALUE (e.g. rbf_cka.threshold=0.4)."
+            )
+        if name not in measures:
+            raise UnknownOptionError(
+                f"--option {item!r} is for measure {name!r}, which is not requested; add --measure {name}."
+            )
+        out.setdefault(name, {})[opt] = _parse_value(raw)
+    return out
+
+
+def _parse_value(raw: str) -> object:
+    low = raw.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if low in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
 
 
 def write_result(result, out: Path, measures: tuple[str, ...]) -> list[Path]:

@@ -60,7 +60,7 @@ def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.T
     xs, perm = torch.sort(X.T.contiguous(), dim=1)  # (p, n)
     a_sorted, xS1, xS2, xS3 = _self_terms(xs)
     y_in = y[perm]  # (p, n) y in each column's x order
-    disc = discordant_products(yrank[perm], xs, y_in)
+    disc = discordant_products(yrank[perm], xs, y_in, permutation=True)
     T = 2.0 * n * (xs * y_in).sum(dim=1) - 2.0 * xs.sum(dim=1) * y.sum()
     S1 = T - 4.0 * disc
     S2 = (a_sorted * b[perm]).sum(dim=1)

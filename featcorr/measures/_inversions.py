@@ -96,7 +96,9 @@ def discordance(
     return count, prod
 
 
-def discordant_products(keys: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def discordant_products(
+    keys: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, permutation: bool = False
+) -> torch.Tensor:
     """Sum over discordant pairs (j < i, keys[j] > keys[i]) of (x_i - x_j)(y_i - y_j), per row, (p,).
 
     The same level scheme as :func:`discordance` without the pair count, with
@@ -104,18 +106,26 @@ def discordant_products(keys: torch.Tensor, x: torch.Tensor, y: torch.Tensor) ->
     Per level and element: partners = rights before a left element or lefts
     after a right one; the pair sum is sum_e x_e y_e partners_e minus, over right
     elements, x_i (sum of left y after i) + y_i (sum of left x after i).
+    With ``permutation=True`` (each row of keys is a permutation of 0..n-1) the
+    arrangement by key is an inverse permutation (one scatter) instead of a sort.
     """
     p, n = keys.shape
     dev = keys.device
     L = max(1, (n - 1).bit_length())
     N = 1 << L
-    if N > n:  # pads: largest key, zero values, never discordant
-        keys = torch.cat([keys, torch.full((p, N - n), n + 1, dtype=keys.dtype, device=dev)], dim=1)
+    if N > n:  # pads: keys above every real one, increasing with position, zero values: never discordant
+        tail = torch.arange(n, N, dtype=keys.dtype, device=dev).expand(p, N - n)
+        keys = torch.cat([keys, tail if permutation else torch.full_like(tail, n + 1)], dim=1)
         pad = torch.zeros((p, N - n), dtype=torch.float64, device=dev)
         x = torch.cat([x, pad], 1)
         y = torch.cat([y, pad], 1)
     ar = torch.arange(N, device=dev, dtype=torch.int32)
-    order = torch.argsort(keys.to(torch.int64) * N + ar, dim=1)
+    if permutation:
+        order = torch.empty((p, N), dtype=torch.int64, device=dev).scatter_(
+            1, keys.to(torch.int64), torch.arange(N, device=dev).expand(p, N)
+        )
+    else:
+        order = torch.argsort(keys.to(torch.int64) * N + ar, dim=1)
     pos = order.to(torch.int32)
     xa = x.gather(1, order)
     ya = y.gather(1, order)

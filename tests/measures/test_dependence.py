@@ -144,6 +144,14 @@ def test_discordance_matches_brute_force(rng):
             ref = sum((xn[r, i] - xn[r, j]) * (yn[r, i] - yn[r, j]) for j, i in pairs)
             assert prod[r].item() == pytest.approx(ref, abs=1e-12)
             assert discordant_products(keys, x, y)[r].item() == pytest.approx(ref, abs=1e-12)
+        # rows that are permutations of 0..n-1: inverse-permutation arrangement, same sums
+        perm = torch.stack([torch.as_tensor(rng.permutation(n)) for _ in range(3)])
+        xp = perm.numpy()
+        for r in range(3):
+            ref = sum((xn[r, i] - xn[r, j]) * (yn[r, i] - yn[r, j])
+                      for i in range(n) for j in range(i) if xp[r, j] > xp[r, i])
+            assert discordant_products(perm, x, y, permutation=True)[r].item() == pytest.approx(ref, abs=1e-12)
+            assert discordant_products(perm, x, y)[r].item() == pytest.approx(ref, abs=1e-12)
 
 
 # --------------------------------------------------------------------- distance correlation

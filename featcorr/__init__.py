@@ -19,7 +19,7 @@ from .measures import cka, measures, significance, similarity, unit_correlation
 # subpackage, Python binds featcorr.compare to the module, which a lazy __getattr__ can never undo
 # (fc.compare(...) would raise "'module' object is not callable"). Importing it here rebinds the
 # name to the function after the subpackage is loaded. Cost: ~10 ms.
-from .compare import ComparisonResult, compare, compare_activations, load  # noqa: E402
+from .compare import ComparisonResult, EstimatorFallbackWarning, compare, compare_activations, load  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -34,6 +34,7 @@ __all__ = [
     "load",
     "ComparisonResult",
     "compare_activations",
+    "EstimatorFallbackWarning",
     "select",
     "dependence",
     "dependence_test",

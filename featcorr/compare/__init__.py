@@ -6,6 +6,7 @@ a :class:`ComparisonResult` (matrices, long frame, save / :func:`load`, plot).
 """
 
 from ._compare import compare, compare_activations
+from ._fallback import EstimatorFallbackWarning
 from ._result import FORMAT_VERSION, ComparisonResult, load
 
-__all__ = ["compare", "compare_activations", "ComparisonResult", "load", "FORMAT_VERSION"]
+__all__ = ["compare", "compare_activations", "ComparisonResult", "load", "FORMAT_VERSION", "EstimatorFallbackWarning"]

@@ -15,6 +15,9 @@ from ..errors import EmptyStatisticError, FeatcorrError, NotEnoughSamplesError, 
 from ..extract import (
     ActivationRecorder,
     batch_progress,
+    batch_token_mask,
+    check_mask_selector,
+    pool_masked,
     check_model_device,
     iterate_batches,
     model_device,
@@ -23,6 +26,7 @@ from ..extract import (
 )
 from ..stats import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB
 from ._engine import _ESTIMATORS, INPUT_BLOCK, Plan, jsonable, resolve_measures
+from ._fallback import FALLBACK_OPTIONS, choose_estimators
 from ._result import ComparisonResult
 
 __all__ = ["compare", "compare_activations"]
@@ -41,6 +45,8 @@ def compare(
     pool: str = "flatten",
     inputs: Callable[[Any], Any] | None = None,
     output: int | str | Callable[[Any], Any] | None = None,
+    mask: str | Callable[[Any], Any] | None = None,
+    fallback: str = "minibatch",
     max_features: int = DEFAULT_MAX_FEATURES,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
     gemm_dtype: str = "float64",
@@ -91,6 +97,25 @@ def compare(
     output : None, int, str or callable, optional
         Which tensor of a tuple / dict / dataclass module output to record
         (default the first tensor); a callable maps every output.
+    mask : None, str or callable, optional
+        Token mask of (n, t, d) activations, so that padding does not count:
+        the key of dict batches holding it (``"attention_mask"`` for a
+        tokenizer's output) or ``mask(batch)`` returning an (n, t) tensor
+        (nonzero = real token). With ``pool="mean"`` each sample's real
+        tokens are averaged, ``"last"`` takes its last real token, and
+        ``"samples"`` keeps real tokens only. 2-D and conv activations are
+        unaffected; requires pool in {"mean", "last", "samples"}.
+    fallback : {"minibatch", "raise"}, default="minibatch"
+        What ``linear_cka`` does when its p x p moments would not fit (a
+        layer wider than ``max_features``, or all tiles above
+        ``max_memory_gb``), judged from the first batch before anything is
+        accumulated: ``"minibatch"`` estimates it with ``minibatch_cka``
+        (unbiased HSIC averaged over the data's batches, an estimate of
+        debiased CKA) for every layer pair, warns with
+        :class:`~featcorr.compare.EstimatorFallbackWarning` and records it in
+        ``metadata["measures"]["linear_cka"]`` (``estimator``, ``fallback``);
+        ``"raise"`` raises :class:`~featcorr.errors.MemoryBudgetError`.
+        Other moment-based measures always raise it.
     max_features : int, default=16384
         Widest layer accumulated as p x p moments (see :class:`featcorr.stats.Moments`).
     max_memory_gb : float, default=8.0
@@ -117,6 +142,10 @@ def compare(
         When an activation holds NaN or inf (naming the layer and batch).
     ConstantFeatureError
         When a layer is constant over the data (naming the layer).
+    MemoryBudgetError
+        When a moment-based measure's p x p statistics would not fit (raised
+        before the pass; ``linear_cka`` falls back to minibatch CKA unless
+        ``fallback="raise"``).
 
     Notes
     -----
@@ -141,6 +170,8 @@ def compare(
     """
     caller = "compare"
     check_option(pool, POOL_OPTIONS, name="pool", caller=caller)
+    check_option(fallback, FALLBACK_OPTIONS, name="fallback", caller=caller)
+    check_mask_selector(mask, pool, caller=caller)
     plan_measures = resolve_measures(measures, caller=caller)
     engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
     needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
@@ -180,6 +211,7 @@ def compare(
     n_samples = n_batches = 0
     input_dtype = act_dtype = None
     display: dict[str, tuple[str, str]] = {}
+    fallbacks: dict[str, dict[str, Any]] = {}
     with contextlib.ExitStack() as stack:
         stack.enter_context(rec_a)
         if rec_b is not None:
@@ -193,6 +225,15 @@ def compare(
                 continue
             acts_a = rec_a.forward(inp)
             acts_b = rec_b.forward(inp) if rec_b is not None else None
+            tokens = None if mask is None else batch_token_mask(batch, mask, inp.n, dev, caller=caller)
+            blocks = _reshape(acts_a, "a/" if two else "", "model_a" if two else "model", pool, caller, tokens)
+            if acts_b is not None:
+                blocks.update(_reshape(acts_b, "b/", "model_b", pool, caller, tokens))
+            if needs_input:
+                x = inp.tensor
+                blocks[INPUT_BLOCK] = x.reshape(x.shape[0], -1) if x.is_floating_point() else (
+                    x.reshape(x.shape[0], -1).to(torch.float64)
+                )
             if plan is None:
                 input_dtype = str(inp.tensor.dtype).replace("torch.", "")
                 act_dtype = str(next(iter(acts_a.values())).dtype).replace("torch.", "")
@@ -205,15 +246,12 @@ def compare(
                     lab_a, lab_b = rec_a.labels_of(order_a), rec_a.labels_of(order_b)
                     blocks_a, blocks_b = lab_a, lab_b
                     display = {x: (x, "") for x in acts_a}
-                plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller)
-            blocks = _reshape(acts_a, "a/" if two else "", "model_a" if two else "model", pool, caller)
-            if acts_b is not None:
-                blocks.update(_reshape(acts_b, "b/", "model_b", pool, caller))
-            if needs_input:
-                x = inp.tensor
-                blocks[INPUT_BLOCK] = x.reshape(x.shape[0], -1) if x.is_floating_point() else (
-                    x.reshape(x.shape[0], -1).to(torch.float64)
+                # one estimator per measure for the whole pass, chosen from the first batch's widths
+                chosen, fallbacks = choose_estimators(
+                    plan_measures, blocks_a, blocks_b, {k: int(t.shape[1]) for k, t in blocks.items()}, engine,
+                    fallback=fallback, display=display, caller=caller,
                 )
+                plan = Plan(chosen, blocks_a, blocks_b, display, engine, caller=caller)
             plan.update(blocks, batch=index)
             n_samples += inp.n
             n_batches += 1
@@ -230,7 +268,7 @@ def compare(
         )
     values = plan.compute()
     meta = _metadata(
-        plan_measures,
+        plan.measures,
         n_samples=n_samples,
         rows=plan.rows,
         n_batches=n_batches,
@@ -246,6 +284,9 @@ def compare(
         needs_input=needs_input,
         source="models",
     )
+    meta["token_mask"] = None if mask is None else (mask if isinstance(mask, str) else "callable")
+    for name, note in fallbacks.items():
+        meta["measures"][name]["fallback"] = jsonable(note)
     return ComparisonResult(
         values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta
     )
@@ -420,15 +461,20 @@ def _resolve_device(device: Any, model: Any, caller: str) -> torch.device:
         ) from None
 
 
-def _pooled(t: torch.Tensor, pool: str, name: str, caller: str) -> torch.Tensor:
+def _pooled(t: torch.Tensor, pool: str, name: str, caller: str, mask: torch.Tensor | None = None) -> torch.Tensor:
     """2-D view of one activation; mean pooling sums in float64 (float32 means lose ~1e-7)."""
+    if mask is not None:
+        return pool_masked(t, mask, pool, name=name, caller=caller)
     if pool == "mean" and t.ndim > 2:
         t = t.to(torch.float64)
     return reshape_activation(t, pool=pool, name=name, caller=caller)
 
 
-def _reshape(acts: Mapping[str, torch.Tensor], prefix: str, side: str, pool: str, caller: str) -> dict[str, torch.Tensor]:
-    return {prefix + label: _pooled(t, pool, f"layer {label!r} of {side}", caller) for label, t in acts.items()}
+def _reshape(
+    acts: Mapping[str, torch.Tensor], prefix: str, side: str, pool: str, caller: str,
+    mask: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    return {prefix + label: _pooled(t, pool, f"layer {label!r} of {side}", caller, mask) for label, t in acts.items()}
 
 
 def _reshape_one(t: torch.Tensor, display: tuple[str, str], pool: str, caller: str) -> torch.Tensor:

@@ -11,6 +11,7 @@ enter and always removes them on exit (restoring train/eval flags);
 from ._collect import extract_activations
 from ._batches import ModelInput, check_model_device, iterate_batches, model_device, model_input, to_device
 from ._layers import ROOT_LABEL, leaf_layers, resolve_layers
+from ._masks import batch_token_mask, check_mask_selector, pool_masked
 from ._outputs import first_tensor, select_output
 from ._progress import batch_progress
 from ._recorder import ActivationRecorder
@@ -30,4 +31,7 @@ __all__ = [
     "model_device",
     "check_model_device",
     "batch_progress",
+    "batch_token_mask",
+    "check_mask_selector",
+    "pool_masked",
 ]

@@ -92,3 +92,28 @@ def collect(model, batches, names, *, pool="flatten"):
 
 def ref_matrix(acts_a, acts_b, names_a, names_b):
     return np.array([[ref_linear_cka(acts_a[a], acts_b[b]) for b in names_b] for a in names_a])
+
+
+def u_centre(G):
+    """Kornblith's center_gram(unbiased=True) of a float64 Gram matrix."""
+    G = G.copy()
+    n = G.shape[0]
+    np.fill_diagonal(G, 0.0)
+    means = G.sum(0) / (n - 2)
+    means -= means.sum() / (2 * (n - 1))
+    G -= means[:, None]
+    G -= means[None, :]
+    np.fill_diagonal(G, 0.0)
+    return G
+
+
+def minibatch_cka_oracle(per_batch_a, per_batch_b):
+    """sum_k HSIC_u(K_k, L_k) / sqrt(sum_k HSIC_u(K_k, K_k) sum_k HSIC_u(L_k, L_k)), numpy float64."""
+    hxy = hxx = hyy = 0.0
+    for X, Y in zip(per_batch_a, per_batch_b):
+        m = X.shape[0]
+        K, L = u_centre(X @ X.T), u_centre(Y @ Y.T)
+        hxy += np.sum(K * L) / (m * (m - 3))
+        hxx += np.sum(K * K) / (m * (m - 3))
+        hyy += np.sum(L * L) / (m * (m - 3))
+    return hxy / np.sqrt(hxx * hyy)

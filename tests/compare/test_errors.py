@@ -152,7 +152,7 @@ def test_bad_options(X):
     with pytest.raises(FeatcorrError, match="model_b must be a torch.nn.Module, got dict"):
         fc.compare(MLP(), [X], {"fc1": X}, progress=False)
     with pytest.raises(MemoryBudgetError, match="max_features=8"):
-        fc.compare(MLP(), [X], max_features=8, progress=False)
+        fc.compare(MLP(), [X], max_features=8, fallback="raise", progress=False)
 
 
 def test_model_on_another_device_is_not_moved(X):

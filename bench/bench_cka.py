@@ -629,6 +629,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None, help="comma-separated workloads: mlp,cnn,arrays")
     ap.add_argument("--sizes", default=None, help="comma-separated N for the model workloads")
     ap.add_argument("--big-repeats", type=int, default=1, help="repeats for N > 10 000 (default 1)")
+    ap.add_argument("--skip", default="", help="comma-separated tools not to run")
     ap.add_argument("--cnn-sizes", default=None, help="comma-separated N for the CNN (default: as --sizes)")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads in every worker (default: torch's own, = cores); 1 is steadier on a "
@@ -739,6 +740,9 @@ def main(argv=None) -> int:
                 for tool in tools:
                     if tool == "gemm":  # the roofline, measured between the tools it is compared with
                         runs.setdefault(tool, []).append(spawn({"workload": "gemm"}, 600))
+                        continue
+                    if tool in args.skip.split(","):
+                        skipped[tool] = "--skip"
                         continue
                     if tool in skipped or (rep and (tool in SLOW_TOOLS or (wl == "arrays" and tool in SLOW_ARRAY_TOOLS) or
                                                     any((x.get("seconds") or 0) > SLOW_SECONDS for x in runs[tool]))):

@@ -52,6 +52,11 @@ def batch_token_mask(
         Where the mask is moved.
     caller : str
         Function named in messages.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, t), bool
+        True where the token is real; every row has at least one.
     """
     if callable(mask):
         try:
@@ -115,7 +120,8 @@ def pool_masked(t: torch.Tensor, mask: torch.Tensor | None, pool: str, *, name: 
 
     Returns
     -------
-    torch.Tensor of shape (n, d), or (number of real tokens, d) for ``"samples"``.
+    torch.Tensor of shape (n, d), or (number of real tokens, d) for ``"samples"``
+        The pooled activation (float64 for ``"mean"``).
     """
     if mask is None or t.ndim != 3:
         if pool == "mean" and t.ndim > 2:

@@ -7,11 +7,12 @@ import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 
 from .._validation import POOL_OPTIONS, as_tensor, check_option, reshape_activation
 from .._version import __version__
-from ..errors import EmptyStatisticError, FeatcorrError, NotEnoughSamplesError, ShapeError
+from ..errors import EmptyStatisticError, FeatcorrError, NotEnoughSamplesError, ShapeError, UnknownOptionError
 from ..extract import (
     ActivationRecorder,
     batch_progress,
@@ -50,6 +51,11 @@ def compare(
     max_features: int = DEFAULT_MAX_FEATURES,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
     gemm_dtype: str = "float64",
+    n_permutations: int = 0,
+    n_bootstrap: int = 0,
+    confidence: float = 0.95,
+    random_state: int | None = None,
+    significance_sample: int = 10000,
 ) -> ComparisonResult:
     """Compare every chosen layer of ``model_a`` with every chosen layer of ``model_b`` in one pass.
 
@@ -122,6 +128,22 @@ def compare(
         Memory budget of all accumulated moments.
     gemm_dtype : {"float64", "float32"}, default="float64"
         Precision of the per-batch products of centred activations (sums are float64).
+    n_permutations : int, default=0
+        Permutation test per layer pair and measure: the rows of layer b are
+        permuted against layer a (:func:`featcorr.significance`); adds a
+        ``p_value`` column to :meth:`ComparisonResult.to_frame`.
+    n_bootstrap : int, default=0
+        Bootstrap replicates per layer pair and measure; adds ``ci_low`` and
+        ``ci_high`` (percentile interval at ``confidence``).
+    confidence : float, default=0.95
+    random_state : int, optional
+        Seed of the sample, permutations and resamples.
+    significance_sample : int, default=10000
+        With significance on, a uniform reservoir sample of this many rows of
+        every layer is kept during the same pass and the tests run on it: on
+        all the data when it fits, else on the sample (the p-value then
+        compares the sample's value with its own null). Memory grows with
+        ``significance_sample`` x total width, not with the data.
 
     Returns
     -------
@@ -174,6 +196,7 @@ def compare(
     check_mask_selector(mask, pool, caller=caller)
     plan_measures = resolve_measures(measures, caller=caller)
     engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
+    sig = _significance_options(n_permutations, n_bootstrap, confidence, random_state, significance_sample, caller)
     needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
     _check_extra_blocks(plan_measures, caller)
     _check_model(model_a, "model_a", caller)
@@ -251,7 +274,7 @@ def compare(
                     plan_measures, blocks_a, blocks_b, {k: int(t.shape[1]) for k, t in blocks.items()}, engine,
                     fallback=fallback, display=display, caller=caller,
                 )
-                plan = Plan(chosen, blocks_a, blocks_b, display, engine, caller=caller)
+                plan = Plan(chosen, blocks_a, blocks_b, display, engine, caller=caller, significance=sig)
             plan.update(blocks, batch=index)
             n_samples += inp.n
             n_batches += 1
@@ -267,6 +290,7 @@ def compare(
             "representations; pass more samples."
         )
     values = plan.compute()
+    extras = plan.compute_significance(values)
     meta = _metadata(
         plan.measures,
         n_samples=n_samples,
@@ -283,12 +307,14 @@ def compare(
         skipped={"a": rec_a.skipped, "b": rec_b.skipped if rec_b is not None else []},
         needs_input=needs_input,
         source="models",
+        significance=sig,
     )
     meta["token_mask"] = None if mask is None else (mask if isinstance(mask, str) else "callable")
     for name, note in fallbacks.items():
         meta["measures"][name]["fallback"] = jsonable(note)
     return ComparisonResult(
-        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta
+        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta,
+        extras=extras,
     )
 
 
@@ -303,6 +329,11 @@ def compare_activations(
     max_features: int = DEFAULT_MAX_FEATURES,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
     gemm_dtype: str = "float64",
+    n_permutations: int = 0,
+    n_bootstrap: int = 0,
+    confidence: float = 0.95,
+    random_state: int | None = None,
+    significance_sample: int = 10000,
 ) -> ComparisonResult:
     """Compare activations already in memory, through the same engine as :func:`compare`.
 
@@ -328,6 +359,22 @@ def compare_activations(
         Memory budget of all accumulated moments.
     gemm_dtype : {"float64", "float32"}, default="float64"
         Precision of the per-batch products of centred activations (sums are float64).
+    n_permutations : int, default=0
+        Permutation test per layer pair and measure: the rows of layer b are
+        permuted against layer a (:func:`featcorr.significance`); adds a
+        ``p_value`` column to :meth:`ComparisonResult.to_frame`.
+    n_bootstrap : int, default=0
+        Bootstrap replicates per layer pair and measure; adds ``ci_low`` and
+        ``ci_high`` (percentile interval at ``confidence``).
+    confidence : float, default=0.95
+    random_state : int, optional
+        Seed of the sample, permutations and resamples.
+    significance_sample : int, default=10000
+        With significance on, a uniform reservoir sample of this many rows of
+        every layer is kept during the same pass and the tests run on it: on
+        all the data when it fits, else on the sample (the p-value then
+        compares the sample's value with its own null). Memory grows with
+        ``significance_sample`` x total width, not with the data.
 
     Returns
     -------
@@ -347,6 +394,7 @@ def compare_activations(
     check_option(pool, POOL_OPTIONS, name="pool", caller=caller)
     plan_measures = resolve_measures(measures, caller=caller)
     engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
+    sig = _significance_options(n_permutations, n_bootstrap, confidence, random_state, significance_sample, caller)
     needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
     _check_extra_blocks(plan_measures, caller)
     if batch_size is not None and not (isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= 1):
@@ -388,7 +436,7 @@ def compare_activations(
     else:
         blocks_a = blocks_b = list(side_a)
         display = {k: (k, "") for k in side_a}
-    plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller)
+    plan = Plan(plan_measures, blocks_a, blocks_b, display, engine, caller=caller, significance=sig)
     step = n if batch_size is None else batch_size
     starts = range(0, n, step)
     dev = next(iter(side_a.values())).device
@@ -407,6 +455,7 @@ def compare_activations(
             plan.update(blocks, batch=index)
             bar()
     values = plan.compute()
+    extras = plan.compute_significance(values)
     first = next(iter(side_a.values()))
     meta = _metadata(
         plan_measures,
@@ -424,13 +473,39 @@ def compare_activations(
         skipped={"a": [], "b": []},
         needs_input=needs_input,
         source="activations",
+        significance=sig,
     )
     return ComparisonResult(
-        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta
+        values, [display[b][0] for b in plan.blocks_a], [display[b][0] for b in plan.blocks_b], metadata=meta,
+        extras=extras,
     )
 
 
 # ---------------------------------------------------------------------------
+def _significance_options(
+    n_permutations: Any, n_bootstrap: Any, confidence: Any, random_state: Any, sample: Any, caller: str
+) -> dict[str, Any] | None:
+    """Validated significance settings, or None when no test is requested."""
+    for name, v in (("n_permutations", n_permutations), ("n_bootstrap", n_bootstrap)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise UnknownOptionError(f"{caller}: {name} must be a non-negative int, got {v!r}.")
+    if not (isinstance(confidence, (int, float)) and 0 < confidence < 1):
+        raise UnknownOptionError(f"{caller}: confidence must be in (0, 1), got {confidence!r}.")
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < 4:
+        raise UnknownOptionError(f"{caller}: significance_sample must be an int >= 4, got {sample!r}.")
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
+        raise UnknownOptionError(f"{caller}: random_state must be an int or None, got {random_state!r}.")
+    if not (n_permutations or n_bootstrap):
+        return None
+    return {
+        "n_permutations": int(n_permutations),
+        "n_bootstrap": int(n_bootstrap),
+        "confidence": float(confidence),
+        "random_state": random_state,
+        "sample_size": int(sample),
+    }
+
+
 def _check_extra_blocks(plan_measures: list, caller: str) -> None:
     for name, spec, _ in plan_measures:
         unknown = [b for b in spec.extra_blocks if b != INPUT_BLOCK]
@@ -527,5 +602,6 @@ def _metadata(plan_measures: list, **kw: Any) -> dict[str, Any]:
             "skipped_layers": kw["skipped"],
             "uses_input_block": kw["needs_input"],
             "measures": measures,
+            "significance": kw.get("significance"),
         }
     )

@@ -421,14 +421,16 @@ def rbf_cka_from(
 
 
 def _rbf_statistics(
-    A: Sequence[str], B: Sequence[str], *, engine: Mapping[str, Any] | None = None, size: int = 5000,
+    A: Sequence[str], B: Sequence[str], *, engine: Mapping[str, Any] | None = None, sample_size: int = 5000,
     seed: int = 0, **_: Any
 ) -> dict[str, Reservoir]:
     union = tuple(dict.fromkeys(tuple(A) + tuple(B)))
-    return {"sample": Reservoir(size=size, seed=seed, blocks=union)}
+    return {"sample": Reservoir(size=sample_size, seed=seed, blocks=union)}
 
 
-def _rbf_compute(snaps: Mapping[str, Any], a: str, b: str, *, size: int = 5000, seed: int = 0, **opts: Any) -> float:
+def _rbf_compute(
+    snaps: Mapping[str, Any], a: str, b: str, *, sample_size: int = 5000, seed: int = 0, **opts: Any
+) -> float:
     return rbf_cka_from(snaps["sample"], a, b, **opts)
 
 
@@ -444,6 +446,6 @@ register(
         paper="Kornblith, Norouzi, Lee, Hinton, ICML 2019, arXiv:1905.00414",
         statistics=_rbf_statistics,
         compute=_rbf_compute,
-        options={"threshold": 1.0, "median": "full_sq", "bandwidth": None, "debiased": False, "size": 5000, "seed": 0},
+        options={"threshold": 1.0, "median": "full_sq", "bandwidth": None, "debiased": False, "sample_size": 5000, "seed": 0},
     )
 )

@@ -204,7 +204,7 @@ def test_rbf_cka_on_reservoir_sample_is_exact_on_the_sample(rng):
     assert not snap.exact and len(idx) == 100
     want = kcka(gram_rbf(X[idx]), gram_rbf(Y[idx]))
     assert rbf_cka_from(snap, "x", "y") == pytest.approx(want, rel=1e-10)
-    assert fc.similarity(X, Y, measure="rbf_cka", size=100, seed=3) == pytest.approx(want, rel=1e-10)
+    assert fc.similarity(X, Y, measure="rbf_cka", sample_size=100, seed=3) == pytest.approx(want, rel=1e-10)
 
 
 def test_rbf_cka_invariances(rng):

@@ -8,7 +8,6 @@ pairs.
 from __future__ import annotations
 
 import numpy as np
-import scipy.stats
 import torch
 
 __all__ = ["average_ranks", "tie_pairs", "kendall_tau_a"]
@@ -65,5 +64,7 @@ def kendall_tau_a(x: torch.Tensor, y: torch.Tensor) -> float:
         return 0.0
     xn = x.detach().cpu().numpy()
     yn = y.detach().cpu().numpy()
+    import scipy.stats  # lazy: keeps `import featcorr` quick
+
     tau_b = float(scipy.stats.kendalltau(xn, yn, variant="b").statistic)
     return tau_b * float(np.sqrt(float(n0 - n1)) * np.sqrt(float(n0 - n2))) / n0

@@ -118,6 +118,14 @@ class Statistic(abc.ABC):
                 "build every shard's statistic with the same options."
             )
 
+    def _check_same_blocks(self, other: Statistic) -> None:
+        """Raise unless ``other`` accumulated the same block names and widths (both non-empty)."""
+        if other.widths != self.widths:  # type: ignore[attr-defined]
+            raise StatisticMismatchError(
+                f"{type(self).__name__}.merge: block names/widths differ ({self.widths} vs "  # type: ignore[attr-defined]
+                f"{other.widths}); every shard must accumulate the same layers."  # type: ignore[attr-defined]
+            )
+
     def __getstate__(self) -> dict[str, Any]:
         return self.state_dict()
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..errors import StatisticMismatchError, UnknownLayerError
+from ..errors import UnknownLayerError
 from ._base import normalize_batch
 from ._moments import Moments, MomentsSnapshot
 
@@ -99,11 +99,7 @@ class DebiasedMoments(Moments):
             return self
         if self.n == 0:
             return self.load_state_dict(other.state_dict())
-        if other.widths != self.widths:
-            raise StatisticMismatchError(
-                f"DebiasedMoments.merge: block names/widths differ ({self.widths} vs {other.widths}); "
-                "every shard must accumulate the same layers."
-            )
+        self._check_same_blocks(other)
         dev = self.mean.device
         T, m, Q, W = _shifted_sums(other, self.shift, dev)
         super().merge(other)

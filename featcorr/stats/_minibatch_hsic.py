@@ -36,6 +36,7 @@ from ..errors import (
     close_matches_hint,
 )
 from ._base import Statistic, _freeze, normalize_batch
+from ._moments import normalize_pairs
 
 __all__ = ["MinibatchHSIC", "MinibatchHSICSnapshot", "MIN_BATCH_ROWS"]
 
@@ -154,7 +155,7 @@ class MinibatchHSIC(Statistic):
                 "MinibatchHSIC: bandwidth is an RBF option but kernel='linear'; drop bandwidth or use kernel='rbf'."
             )
         self.kernel = kernel
-        self.pairs = _check_pairs(pairs)
+        self.pairs = normalize_pairs(pairs, "MinibatchHSIC")
         self.bandwidth = _check_bandwidth(bandwidth)
         self.threshold = float(threshold)
         self.batch_size = batch_size
@@ -350,11 +351,7 @@ class MinibatchHSIC(Statistic):
             return self
         if not self.widths:
             return self.load_state_dict(other.state_dict())
-        if other.widths != self.widths:
-            raise StatisticMismatchError(
-                f"MinibatchHSIC.merge: block names/widths differ ({self.widths} vs {other.widths}); "
-                "every shard must accumulate the same layers."
-            )
+        self._check_same_blocks(other)
         if self.kernel == "rbf" and self.sigma and other.sigma and self.sigma != other.sigma:
             raise StatisticMismatchError(
                 f"MinibatchHSIC.merge: the shards used different RBF bandwidths ({self.sigma} vs {other.sigma}): "
@@ -545,25 +542,6 @@ def _median(t: torch.Tensor) -> float:
     k = t.numel()
     hi = float(torch.kthvalue(t, k // 2 + 1).values)
     return hi if k % 2 else 0.5 * (hi + float(torch.kthvalue(t, k // 2).values))
-
-
-def _check_pairs(pairs: Any) -> Any:
-    if isinstance(pairs, str):
-        if pairs not in ("all", "self"):
-            raise UnknownOptionError(
-                f"MinibatchHSIC: pairs={pairs!r} is not supported; use 'all', 'self', ('cross', names_a, names_b) "
-                "or a list of (name_a, name_b) pairs."
-            )
-        return pairs
-    if isinstance(pairs, tuple) and len(pairs) == 3 and pairs[0] == "cross":
-        return ("cross", tuple(str(a) for a in pairs[1]), tuple(str(b) for b in pairs[2]))
-    try:
-        return tuple((str(a), str(b)) for a, b in pairs)
-    except (TypeError, ValueError):
-        raise UnknownOptionError(
-            f"MinibatchHSIC: could not read pairs={pairs!r}; use 'all', 'self', ('cross', names_a, names_b) "
-            "or a list of (name_a, name_b) pairs."
-        ) from None
 
 
 def _pair_names(pairs: Any) -> set[str]:

@@ -37,7 +37,7 @@ from ..errors import (
 from .._validation import check_finite
 from ._base import Statistic, _freeze, normalize_batch
 
-__all__ = ["Moments", "MomentsSnapshot", "DEFAULT_MAX_FEATURES", "DEFAULT_MAX_MEMORY_GB"]
+__all__ = ["Moments", "MomentsSnapshot", "normalize_pairs", "DEFAULT_MAX_FEATURES", "DEFAULT_MAX_MEMORY_GB"]
 
 #: Largest block width accumulated as p x p moments by default (2 GiB of float64 per self block).
 DEFAULT_MAX_FEATURES = 16384
@@ -367,11 +367,7 @@ class Moments(Statistic):
             return self
         if self.n == 0:
             return self.load_state_dict(other.state_dict())
-        if other.widths != self.widths:
-            raise StatisticMismatchError(
-                f"Moments.merge: block names/widths differ ({self.widths} vs {other.widths}); "
-                "every shard must accumulate the same layers."
-            )
+        self._check_same_blocks(other)
         dev = self.mean.device
         other._symmetrize()
         self._combine(other.n, other.mean.to(dev), [S.to(dev) for S in other._S])
@@ -509,11 +505,12 @@ class MomentsSnapshot:
 
 
 # ---------------------------------------------------------------------------
-def _normalize_pairs(pairs: Any) -> Any:
+def _normalize_pairs(pairs: Any, owner: str = "Moments") -> Any:
+    """Canonical form of a ``pairs=`` option (shared by every statistic that takes one)."""
     if isinstance(pairs, str):
         if pairs not in ("all", "self"):
             raise UnknownOptionError(
-                f"Moments: pairs={pairs!r} is not supported; use 'all', 'self', ('cross', names_a, names_b) "
+                f"{owner}: pairs={pairs!r} is not supported; use 'all', 'self', ('cross', names_a, names_b) "
                 "or a list of (name_a, name_b) pairs."
             )
         return pairs
@@ -523,7 +520,7 @@ def _normalize_pairs(pairs: Any) -> Any:
         out = tuple((str(a), str(b)) for a, b in pairs)
     except (TypeError, ValueError):
         raise UnknownOptionError(
-            f"Moments: could not read pairs={pairs!r}; use 'all', 'self', ('cross', names_a, names_b) "
+            f"{owner}: could not read pairs={pairs!r}; use 'all', 'self', ('cross', names_a, names_b) "
             "or a list of (name_a, name_b) pairs."
         ) from None
     return out
@@ -636,3 +633,6 @@ def moments_flops(m: Moments, *, performed: bool = True) -> float:
         carries Chan's correction is not counted.
     """
     return _flops(m.widths, m._tiles, m.n, performed=performed)
+
+
+normalize_pairs = _normalize_pairs

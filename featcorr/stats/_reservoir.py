@@ -248,11 +248,7 @@ class Reservoir(Statistic):
             return self
         if self.n_seen == 0:
             return self.load_state_dict(other.state_dict())
-        if other.widths != self.widths:
-            raise StatisticMismatchError(
-                f"Reservoir.merge: block names/widths differ ({self.widths} vs {other.widths}); "
-                "every shard must sample the same layers."
-            )
+        self._check_same_blocks(other)
         both = sorted(s for s in other.lengths if other.lengths[s] and self.lengths.get(s))
         if both:
             raise StatisticMismatchError(

@@ -26,6 +26,7 @@ from ..extract import (
     resolve_layers,
 )
 from ..stats import DEFAULT_MAX_FEATURES, DEFAULT_MAX_MEMORY_GB
+from ._docs import shared_parameters
 from ._engine import _ESTIMATORS, INPUT_BLOCK, Plan, jsonable, resolve_measures
 from ._fallback import FALLBACK_OPTIONS, choose_estimators
 from ._result import ComparisonResult
@@ -33,6 +34,7 @@ from ._result import ComparisonResult
 __all__ = ["compare", "compare_activations"]
 
 
+@shared_parameters
 def compare(
     model_a: Any,
     data: Any,
@@ -122,29 +124,7 @@ def compare(
         ``metadata["measures"]["linear_cka"]`` (``estimator``, ``fallback``);
         ``"raise"`` raises :class:`~featcorr.errors.MemoryBudgetError`.
         Other moment-based measures always raise it.
-    max_features : int, default=16384
-        Widest layer accumulated as p x p moments (see :class:`featcorr.stats.Moments`).
-    max_memory_gb : float, default=8.0
-        Memory budget of all accumulated moments.
-    gemm_dtype : {"float64", "float32"}, default="float64"
-        Precision of the per-batch products of centred activations (sums are float64).
-    n_permutations : int, default=0
-        Permutation test per layer pair and measure: the rows of layer b are
-        permuted against layer a (:func:`featcorr.significance`); adds a
-        ``p_value`` column to :meth:`ComparisonResult.to_frame`.
-    n_bootstrap : int, default=0
-        Bootstrap replicates per layer pair and measure; adds ``ci_low`` and
-        ``ci_high`` (percentile interval at ``confidence``).
-    confidence : float, default=0.95
-    random_state : int, optional
-        Seed of the sample, permutations and resamples.
-    significance_sample : int, default=10000
-        With significance on, a uniform reservoir sample of this many rows of
-        every layer is kept during the same pass and the tests run on it: on
-        all the data when it fits, else on the sample (the p-value then
-        compares the sample's value with its own null). Memory grows with
-        ``significance_sample`` x total width, not with the data.
-
+    %(engine_parameters)s
     Returns
     -------
     ComparisonResult
@@ -318,6 +298,7 @@ def compare(
     )
 
 
+@shared_parameters
 def compare_activations(
     acts_a: Mapping[str, Any],
     acts_b: Mapping[str, Any] | None = None,
@@ -353,29 +334,7 @@ def compare_activations(
     progress : bool, default=False
         Show a progress bar over batches (only on a terminal).
     pool : {"flatten", "mean", "last", "samples"}, default="flatten"
-    max_features : int, default=16384
-        Widest layer accumulated as p x p moments, as in :func:`compare`.
-    max_memory_gb : float, default=8.0
-        Memory budget of all accumulated moments.
-    gemm_dtype : {"float64", "float32"}, default="float64"
-        Precision of the per-batch products of centred activations (sums are float64).
-    n_permutations : int, default=0
-        Permutation test per layer pair and measure: the rows of layer b are
-        permuted against layer a (:func:`featcorr.significance`); adds a
-        ``p_value`` column to :meth:`ComparisonResult.to_frame`.
-    n_bootstrap : int, default=0
-        Bootstrap replicates per layer pair and measure; adds ``ci_low`` and
-        ``ci_high`` (percentile interval at ``confidence``).
-    confidence : float, default=0.95
-    random_state : int, optional
-        Seed of the sample, permutations and resamples.
-    significance_sample : int, default=10000
-        With significance on, a uniform reservoir sample of this many rows of
-        every layer is kept during the same pass and the tests run on it: on
-        all the data when it fits, else on the sample (the p-value then
-        compares the sample's value with its own null). Memory grows with
-        ``significance_sample`` x total width, not with the data.
-
+    %(engine_parameters)s
     Returns
     -------
     ComparisonResult

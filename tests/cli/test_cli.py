@@ -64,6 +64,37 @@ def test_measures_lists_every_registered_measure():
     assert "similarity" in res.stdout
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+def test_measures_machine_readable_formats_hold_the_whole_registry(fmt):
+    import io
+
+    res = runner.invoke(app, ["measures", "--format", fmt])
+    assert res.exit_code == 0, res.output
+    expected = fc.measures()
+    if fmt == "csv":
+        got = pd.read_csv(io.StringIO(res.stdout))
+    else:
+        got = pd.DataFrame(json.loads(res.stdout))
+    assert list(got.columns) == list(expected.columns)
+    assert got["name"].tolist() == expected["name"].tolist()
+    assert got["reference"].tolist() == expected["reference"].tolist()
+    assert got["symmetric"].astype(bool).tolist() == expected["symmetric"].tolist()
+
+
+def test_measures_table_is_not_squeezed_when_piped():
+    # CliRunner's stdout is not a terminal: rows must not wrap at 80 columns
+    res = runner.invoke(app, ["measures"])
+    assert res.exit_code == 0, res.output
+    assert any(len(line) > 120 for line in res.stdout.splitlines())
+    assert "Kornblith, Norouzi, Lee, Hinton" in res.stdout
+
+
+def test_measures_unknown_format_exits_2():
+    res = runner.invoke(app, ["measures", "--format", "xml"])
+    assert res.exit_code == 2
+    assert "--format 'xml'" in res.output and "csv" in res.output
+
+
 def test_compare_two_files_writes_result_matching_reference(two_files, tmp_path):
     pa, pb, a, b = two_files
     out = tmp_path / "out"

@@ -35,12 +35,28 @@ Helpers (module functions, also usable outside a selector)
     detection with a ``force`` option; :func:`ranking_from_scores` and
     :func:`ranking_from_order`.
 
-Target detection (``target="auto"``): ``y`` is a classification target when
-scikit-learn's ``type_of_target`` calls it ``"binary"`` or ``"multiclass"``
-(non-float labels such as strings or integers, or floats that are all whole
-numbers), otherwise a regression target. Pass ``target="regression"`` to
-treat integer-valued y as numbers, or ``target="classification"`` to treat
-float labels as classes. A classification y with a single class raises.
+Target detection (``target="auto"``, :func:`detect_task`; the one rule every
+selector and :func:`featcorr.dependence` use): y holds **class labels** when
+
+- its dtype is bool, string/object or integer, or it is a pandas
+  ``Categorical`` (labels are stored this way: scikit-learn datasets, torch's
+  ``CrossEntropyLoss`` targets, ImageNet's 1000 int64 classes), or
+- it is a float array whose values are all whole numbers and it has few
+  distinct values: at most ``MAX_FLOAT_CLASSES`` = 20 and at most half the
+  number of samples (float-cast labels such as ``y.float()`` or {0., 1., 2.});
+
+otherwise y is a **regression** target: floats with fractions, and
+whole-number floats with many distinct values (counts, scores, prices:
+scikit-learn's ``load_diabetes`` target has 214 distinct whole values in 442
+rows). The float rule differs from scikit-learn's ``type_of_target``, which
+calls every whole-number float array "multiclass" (and only warns from
+``check_classification_targets`` when more than half the samples are distinct
+classes); 20 is above the class counts float-cast labels usually have and
+below the distinct-value counts of whole-number measurements, and the
+half-of-n bound keeps a class at two samples on average. Pass
+``target="regression"`` to treat integer labels as numbers, or
+``target="classification"`` to treat any y as classes. A classification y with
+a single class raises.
 """
 
 from __future__ import annotations
@@ -69,6 +85,8 @@ __all__ = [
     "BaseSelector",
     "validate_Xy",
     "detect_task",
+    "is_categorical",
+    "MAX_FLOAT_CLASSES",
     "non_numeric_columns",
     "label_repr",
     "ranking_from_scores",
@@ -78,6 +96,9 @@ __all__ = [
 
 #: Values of the ``target`` parameter.
 TASKS = ("auto", "classification", "regression")
+
+#: Most distinct values a whole-number float y may have to be taken as class labels by ``target="auto"``.
+MAX_FLOAT_CLASSES = 20
 
 
 def label_repr(v: Any) -> str:
@@ -107,8 +128,43 @@ def _wrap(exc: Exception, caller: str) -> FeatcorrError:
     return FeatcorrError(msg)
 
 
-def detect_task(y: np.ndarray, target: str = "auto", *, caller: str = "featcorr") -> str:
-    """Return ``"classification"`` or ``"regression"`` for a 1-D target (see module docstring)."""
+def is_categorical(y: Any) -> bool:
+    """True for a pandas ``Categorical`` y (Series, Index or array); read before y is converted to numpy."""
+    return getattr(getattr(y, "dtype", None), "name", None) == "category"
+
+
+def _few_whole_values(y: np.ndarray) -> bool:
+    """Whether whole-number float y has few enough distinct values to be class labels (module docstring)."""
+    n_distinct = np.unique(y).shape[0]
+    return n_distinct <= MAX_FLOAT_CLASSES and 2 * n_distinct <= y.shape[0]
+
+
+def detect_task(y: np.ndarray, target: str = "auto", *, caller: str = "featcorr", categorical: bool = False) -> str:
+    """Return ``"classification"`` or ``"regression"`` for a 1-D target.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        The target, already converted to numpy.
+    target : {"auto", "classification", "regression"}, default="auto"
+        ``"auto"`` applies the rule of the module docstring; the other two force the type.
+    caller : str, default="featcorr"
+        Name used in messages.
+    categorical : bool, default=False
+        y was a pandas ``Categorical`` before conversion (:func:`is_categorical`): class labels.
+
+    Returns
+    -------
+    {"classification", "regression"}
+
+    Notes
+    -----
+    Class labels: bool, string/object, integer or categorical y, or float y
+    whose values are all whole numbers with at most ``MAX_FLOAT_CLASSES`` (20)
+    distinct values and at most n/2 of them. Everything else numeric is a
+    regression target. Tested in ``tests/select/test_target_detection.py``
+    (scikit-learn's diabetes -> regression, digits -> classification).
+    """
     if target not in TASKS:
         raise FeatcorrError(f"{caller}: target={target!r} is not supported; choose one of {TASKS}.")
     if target != "auto":
@@ -120,8 +176,12 @@ def detect_task(y: np.ndarray, target: str = "auto", *, caller: str = "featcorr"
                 "encode y as numbers or use target='classification'."
             )
         return target
+    if categorical:
+        return "classification"
     kind = type_of_target(y, input_name="y")
     if kind in ("binary", "multiclass"):
+        if y.dtype.kind == "f" and not _few_whole_values(y):
+            return "regression"
         return "classification"
     if kind == "continuous":
         return "regression"
@@ -172,6 +232,7 @@ def validate_Xy(
         The sorted class labels (classification) or None.
     """
     caller = caller or (type(estimator).__name__ if estimator is not None else "featcorr")
+    categorical = is_categorical(y)
     bad = non_numeric_columns(X)
     if bad:
         raise InputTypeError(
@@ -205,7 +266,7 @@ def validate_Xy(
             raise ShapeError(f"{caller}: a classification target must be 1-D; y has shape {y.shape}.")
         yf = _numeric_y(y, caller)
         return X, yf, "regression", None
-    task = detect_task(y, target, caller=caller)
+    task = detect_task(y, target, caller=caller, categorical=categorical)
     if task == "classification":
         classes, codes = np.unique(y, return_inverse=True)
         if classes.shape[0] < 2:
@@ -276,7 +337,9 @@ class BaseSelector(SelectorMixin, BaseEstimator):
     n_features : int or "all", default=10
         Number of features to keep. More than the number of features of X raises.
     target : {"auto", "classification", "regression"}, default="auto"
-        Type of y; ``"auto"`` detects it with scikit-learn's ``type_of_target``.
+        Type of y; ``"auto"`` detects it (:func:`detect_task`: labels for
+        bool/str/int/categorical y and whole-number floats with at most 20
+        distinct values, else numbers).
 
     Notes
     -----

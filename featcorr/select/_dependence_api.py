@@ -28,7 +28,7 @@ from ..measures._dependence import (
     resolve_options,
 )
 from ..measures._xy_moments import f_classif_from, f_regression_from, pearson_from, xy_moments, xy_update
-from ._base import detect_task, label_repr
+from ._base import detect_task, is_categorical, label_repr
 
 __all__ = ["dependence", "dependence_test", "DependenceTest", "prepare_target"]
 
@@ -50,6 +50,7 @@ def prepare_target(
     """
     if y is None:
         raise FeatcorrError(f"{caller}: y is None; pass the target (one value per sample).")
+    categorical = is_categorical(y)
     if isinstance(y, (pd.DataFrame, pd.Series)):
         y = y.to_numpy()
     if isinstance(y, torch.Tensor):
@@ -83,7 +84,7 @@ def prepare_target(
     if y_np.dtype == object:
         if any(v is None or (isinstance(v, float) and np.isnan(v)) for v in y_np):
             raise FeatcorrError(f"{caller}: y contains missing values (None/NaN); remove those samples.")
-    task = detect_task(y_np, target, caller=caller)
+    task = detect_task(y_np, target, caller=caller, categorical=categorical)
     if task == "classification":
         classes, codes = np.unique(y_np, return_inverse=True)
         if classes.shape[0] < 2:
@@ -307,10 +308,13 @@ def dependence(
           with the same ``n_neighbors`` (default 3) and ``random_state``
           (neighbour search on the CPU with a k-d tree, whatever X's device).
     target : {"auto", "classification", "regression"}, default="auto"
-        Type of y. ``"auto"``: class labels when scikit-learn's
-        ``type_of_target`` says binary/multiclass (strings, integers,
-        whole-number floats), else numbers. Pearson, Spearman and Kendall use
-        numeric labels as numbers (binary y: point-biserial correlation).
+        Type of y. ``"auto"`` (the rule of every selector,
+        :func:`featcorr.select._base.detect_task`): class labels for bool,
+        string, integer or categorical y, and for whole-number floats with at
+        most 20 distinct values (and at most n/2); numbers otherwise (so
+        scikit-learn's diabetes target, 214 whole values, is a regression
+        target). Pearson, Spearman and Kendall use numeric labels as numbers
+        (binary y: point-biserial correlation).
     constant : {"raise", "drop"}, default="raise"
         Constant features have no score: raise
         :class:`~featcorr.errors.ConstantFeatureError` naming them, or leave

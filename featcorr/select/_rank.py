@@ -41,7 +41,9 @@ class Rank(BaseSelector):
     method : {"pearson", "spearman", "kendall", "f", "dcor", "hsic", "mi"}, default="pearson"
         Dependence score (see :func:`featcorr.dependence`).
     target : {"auto", "classification", "regression"}, default="auto"
-        Type of y; ``"auto"`` detects it (scikit-learn's ``type_of_target``).
+        Type of y; ``"auto"`` detects it (bool/str/int/categorical labels and
+        whole-number floats with at most 20 distinct values are classes; see
+        :class:`~featcorr.select._base.BaseSelector`).
     constant : {"raise", "drop"}, default="raise"
         Constant features: raise :class:`~featcorr.errors.ConstantFeatureError`
         naming them, or give them a NaN score (never selected, ranked last) with a warning.

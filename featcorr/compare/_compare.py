@@ -18,6 +18,8 @@ from ..extract import (
     batch_progress,
     batch_token_mask,
     check_mask_selector,
+    repeat_input,
+    repeat_rows,
     pool_masked,
     check_model_device,
     iterate_batches,
@@ -50,6 +52,7 @@ def compare(
     output: int | str | Callable[[Any], Any] | None = None,
     mask: str | Callable[[Any], Any] | None = None,
     fallback: str = "minibatch",
+    stochastic_passes: int = 0,
     max_features: int = DEFAULT_MAX_FEATURES,
     max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
     gemm_dtype: str = "float64",
@@ -124,6 +127,18 @@ def compare(
         ``metadata["measures"]["linear_cka"]`` (``estimator``, ``fallback``);
         ``"raise"`` raises :class:`~featcorr.errors.MemoryBudgetError`.
         Other moment-based measures always raise it.
+    stochastic_passes : int, default=0
+        ``r >= 2`` runs every input ``r`` times with the models' dropout
+        modules in training mode (everything else in eval mode) -- the
+        repeated stochastic passes of Duong et al. 2023 that
+        ``stochastic_shape`` compares. Each batch of ``n`` samples is expanded
+        to ``n * r`` rows (rows ``[i * r, (i + 1) * r)`` are sample ``i``'s
+        passes, each row with its own dropout mask) and sent through each
+        model in ONE forward call; ``stochastic_shape``'s ``repeats`` option
+        defaults to ``r``. Every other requested measure sees the same
+        ``n * r`` stochastic rows. With ``random_state`` the dropout draws
+        are seeded (torch's global generator is restored afterwards). Models
+        without dropout raise :class:`~featcorr.errors.FeatcorrError`.
     %(engine_parameters)s
     Returns
     -------
@@ -175,6 +190,7 @@ def compare(
     check_option(fallback, FALLBACK_OPTIONS, name="fallback", caller=caller)
     check_mask_selector(mask, pool, caller=caller)
     plan_measures = resolve_measures(measures, caller=caller)
+    passes = _stochastic_passes(stochastic_passes, plan_measures, pool, caller)
     engine = {"max_features": max_features, "max_memory_gb": max_memory_gb, "gemm_dtype": gemm_dtype}
     sig = _significance_options(n_permutations, n_bootstrap, confidence, random_state, significance_sample, caller)
     needs_input = any(INPUT_BLOCK in spec.extra_blocks for _, spec, _ in plan_measures)
@@ -190,8 +206,10 @@ def compare(
     batches, total = iterate_batches(data, caller=caller)
 
     if two:
-        rec_a = ActivationRecorder(model_a, layers_a, output=output, which="model_a", caller=caller, arg="layers_a")
-        rec_b = ActivationRecorder(model_b, layers_b, output=output, which="model_b", caller=caller, arg="layers_b")
+        rec_a = ActivationRecorder(model_a, layers_a, output=output, which="model_a", caller=caller, arg="layers_a",
+                                   stochastic=passes > 1)
+        rec_b = ActivationRecorder(model_b, layers_b, output=output, which="model_b", caller=caller, arg="layers_b",
+                                   stochastic=passes > 1)
         order_a = [n for n, _ in rec_a.modules]
         order_b = [n for n, _ in rec_b.modules]
     else:
@@ -202,16 +220,18 @@ def compare(
             else [n for n, _ in resolve_layers(model_a, layers_b, caller=caller, arg="layers_b")]
         )
         if layers_a is None and layers_b is None:
-            rec_a = ActivationRecorder(model_a, None, output=output, which="model", caller=caller)
+            rec_a = ActivationRecorder(model_a, None, output=output, which="model", caller=caller,
+                                       stochastic=passes > 1)
         else:
             union = list(dict.fromkeys(order_a + order_b))
-            rec_a = ActivationRecorder(model_a, union, output=output, which="model", caller=caller, arg="layers_a")
+            rec_a = ActivationRecorder(model_a, union, output=output, which="model", caller=caller, arg="layers_a",
+                                       stochastic=passes > 1)
             # default leaves (layers_a=None) may be skipped when never called; explicit names never are
             rec_a.optional = set(order_a) - set(order_b) if layers_a is None else set()
         rec_b = None
 
     plan: Plan | None = None
-    n_samples = n_batches = 0
+    n_samples = n_batches = n_inputs = 0
     input_dtype = act_dtype = None
     display: dict[str, tuple[str, str]] = {}
     fallbacks: dict[str, dict[str, Any]] = {}
@@ -220,15 +240,24 @@ def compare(
         if rec_b is not None:
             stack.enter_context(rec_b)
         stack.enter_context(torch.no_grad())
+        if passes > 1 and random_state is not None:
+            stack.enter_context(torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []))
+            torch.manual_seed(int(random_state))
         bar = stack.enter_context(batch_progress(total, progress, "featcorr compare"))
         for index, batch in enumerate(batches):
             inp = model_input(batch, inputs, dev, caller=caller)
             if inp.n == 0:
                 bar()
                 continue
+            n_inputs += inp.n
+            if passes > 1:
+                inp = repeat_input(inp, passes, caller=caller)
             acts_a = rec_a.forward(inp)
             acts_b = rec_b.forward(inp) if rec_b is not None else None
-            tokens = None if mask is None else batch_token_mask(batch, mask, inp.n, dev, caller=caller)
+            tokens = None
+            if mask is not None:
+                tokens = batch_token_mask(batch, mask, inp.n // max(passes, 1), dev, caller=caller)
+                tokens = repeat_rows(tokens, passes) if passes > 1 else tokens
             blocks = _reshape(acts_a, "a/" if two else "", "model_a" if two else "model", pool, caller, tokens)
             if acts_b is not None:
                 blocks.update(_reshape(acts_b, "b/", "model_b", pool, caller, tokens))
@@ -290,6 +319,8 @@ def compare(
         significance=sig,
     )
     meta["token_mask"] = None if mask is None else (mask if isinstance(mask, str) else "callable")
+    meta["stochastic_passes"] = passes if passes > 1 else None
+    meta["n_inputs"] = n_inputs
     for name, note in fallbacks.items():
         meta["measures"][name]["fallback"] = jsonable(note)
     return ComparisonResult(
@@ -441,6 +472,38 @@ def compare_activations(
 
 
 # ---------------------------------------------------------------------------
+def _stochastic_passes(passes: Any, plan_measures: list, pool: str, caller: str) -> int:
+    """Validated ``stochastic_passes``; fills ``stochastic_shape``'s ``repeats`` from it (in place)."""
+    if isinstance(passes, bool) or not isinstance(passes, (int, np.integer)) or passes < 0 or passes == 1:
+        raise UnknownOptionError(
+            f"{caller}: stochastic_passes={passes!r} must be 0 (deterministic passes) or an integer >= 2 "
+            "(repeated passes per input with dropout on)."
+        )
+    passes = int(passes)
+    for name, _spec, opts in plan_measures:
+        if "repeats" not in opts:
+            continue
+        if opts["repeats"] is None:
+            if passes == 0:
+                raise UnknownOptionError(
+                    f"{caller}: {name} compares repeated stochastic passes; pass stochastic_passes=<int >= 2> "
+                    f"(dropout kept on, each input repeated) or, for a loader that already yields each input's "
+                    f"repeats in a row, measures={{{name!r}: {{'repeats': r}}}}."
+                )
+            opts["repeats"] = passes
+        if pool == "samples":
+            raise UnknownOptionError(
+                f"{caller}: {name} needs each input's repeats in consecutive rows, which pool='samples' (positions "
+                "or tokens as samples) interleaves; use pool='flatten', 'mean' or 'last'."
+            )
+        if passes and opts["repeats"] != passes:
+            raise UnknownOptionError(
+                f"{caller}: {name} option repeats={opts['repeats']!r} disagrees with stochastic_passes={passes}; "
+                "leave repeats out (it defaults to stochastic_passes)."
+            )
+    return passes
+
+
 def _significance_options(
     n_permutations: Any, n_bootstrap: Any, confidence: Any, random_state: Any, sample: Any, caller: str
 ) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from ._masks import batch_token_mask, check_mask_selector, pool_masked
 from ._outputs import first_tensor, select_output
 from ._progress import batch_progress
 from ._recorder import ActivationRecorder
+from ._stochastic import dropout_modules, repeat_input, repeat_rows
 
 __all__ = [
     "extract_activations",
@@ -34,4 +35,7 @@ __all__ = [
     "batch_token_mask",
     "check_mask_selector",
     "pool_masked",
+    "dropout_modules",
+    "repeat_input",
+    "repeat_rows",
 ]

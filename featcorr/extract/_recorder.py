@@ -11,6 +11,7 @@ from ..errors import FeatcorrError, ShapeError
 from ._batches import ModelInput
 from ._layers import resolve_layers
 from ._outputs import check_output_selector, select_output
+from ._stochastic import dropout_modules
 
 __all__ = ["ActivationRecorder"]
 
@@ -42,6 +43,12 @@ class ActivationRecorder:
         Function named in error messages.
     arg : str, default="layers"
         Argument named in error messages about ``layers``.
+    stochastic : bool, default=False
+        Keep the model's dropout modules (:func:`~featcorr.extract.dropout_modules`)
+        in training mode inside the block, every other module in eval mode
+        (batch norm uses its running statistics), so that forward passes are
+        the stochastic passes of Duong et al. 2023 (stochastic shape metrics).
+        A model without dropout raises :class:`~featcorr.errors.FeatcorrError`.
 
     Notes
     -----
@@ -76,8 +83,17 @@ class ActivationRecorder:
         which: str = "model",
         caller: str = "featcorr",
         arg: str = "layers",
+        stochastic: bool = False,
     ) -> None:
         check_output_selector(output, caller=caller)
+        self.stochastic = bool(stochastic)
+        self._dropout = dropout_modules(model) if self.stochastic else []
+        if self.stochastic and not self._dropout:
+            raise FeatcorrError(
+                f"{caller}: stochastic passes keep dropout on, but {which} ({type(model).__name__}) has no dropout "
+                "module (torch.nn.Dropout, Dropout1d/2d/3d, AlphaDropout); for input-noise repeats feed each noisy "
+                "sample yourself and pass the stochastic_shape option repeats= instead."
+            )
         self.model = model
         self.which = which
         self.caller = caller
@@ -102,6 +118,8 @@ class ActivationRecorder:
         self._training = [(m, m.training) for m in self.model.modules()]
         try:
             self.model.eval()
+            for _, module in self._dropout:
+                module.train()
             for name, module in self.modules:
                 self._handles.append(module.register_forward_hook(self._make_hook(name)))
         except BaseException:

@@ -204,7 +204,7 @@ class Plan:
         if not self.significance:
             return {}
         sig = self.significance
-        snap = self.sset.stats[self.roles["__significance__"]["sample"]].finalize()
+        snap = self.sset.statistic(self.roles["__significance__"]["sample"]).finalize()
         rng = np.random.default_rng(sig["random_state"])
         out: dict[str, dict[str, np.ndarray]] = {}
         for name, spec, opts in self.measures:

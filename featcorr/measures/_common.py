@@ -17,20 +17,28 @@ MOMENTS_ENGINE_OPTIONS = ("max_features", "max_memory_gb", "gemm_dtype")
 
 
 def moments_request(
-    blocks_a: Sequence[str], blocks_b: Sequence[str], *, engine: Mapping[str, Any] | None = None
+    blocks_a: Sequence[str],
+    blocks_b: Sequence[str],
+    *,
+    engine: Mapping[str, Any] | None = None,
+    self_blocks: str = "full",
 ) -> dict[str, Moments]:
     """The Moments every moment-based measure asks for: A x B cross blocks plus self blocks.
 
     When ``blocks_a`` and ``blocks_b`` are the same set (a model compared with
     itself) every pair is accumulated in one product; otherwise only the
-    A x B tile and each block's own tile.
+    A x B tile and each block's own tile, or, with ``self_blocks="diagonal"``
+    (measures that read only traces / unit variances of the self blocks), only
+    the diagonal of each block's own tile.
     """
     engine = dict(engine or {})
     opts = {k: engine[k] for k in MOMENTS_ENGINE_OPTIONS if k in engine}
     A, B = tuple(blocks_a), tuple(blocks_b)
     union = tuple(dict.fromkeys(A + B))
     pairs = "all" if set(A) == set(B) else ("cross", A, B)
-    return {"moments": Moments(pairs=pairs, blocks=union, **opts)}
+    if pairs == "all":  # the one P x P product holds every self block anyway
+        self_blocks = "full"
+    return {"moments": Moments(pairs=pairs, blocks=union, self_blocks=self_blocks, **opts)}
 
 
 def centred_blocks(

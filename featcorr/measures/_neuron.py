@@ -35,7 +35,8 @@ def maxcorr_from(snap: MomentsSnapshot, a: str, b: str) -> float:
     Parameters
     ----------
     snap : MomentsSnapshot
-        Moments holding the (a, a), (b, b) and (a, b) blocks.
+        Moments holding the (a, b) block and the diagonals of (a, a) and
+        (b, b) (``Moments(self_blocks="diagonal")`` suffices).
     a, b : str
         Block names: the neurons of ``a`` are scored against ``b``.
 
@@ -213,6 +214,11 @@ def _request(A, B, *, engine=None, **_: Any):
     return moments_request(A, B, engine=engine)
 
 
+def _corr_request(A, B, *, engine=None, **_: Any):
+    """Cross blocks plus the diagonals of the self blocks: unit correlations need only unit variances."""
+    return moments_request(A, B, engine=engine, self_blocks="diagonal")
+
+
 _WU = "Wu, Belinkov, Sajjad, Durrani, Dalvi, Glass, ACL 2020, arXiv:2005.01172"
 for _name in ("maxcorr", "mincorr"):
     register(
@@ -224,7 +230,7 @@ for _name in ("maxcorr", "mincorr"):
             value_range="[0, 1]",
             reference="np.corrcoef; johnmwu/contextual-corr-analysis MaxCorr/MinCorr (pair score)",
             paper=_WU,
-            statistics=_request,
+            statistics=_corr_request,
             compute=lambda snaps, a, b, **_: maxcorr_from(snaps["moments"], a, b),
             symmetric=False,
         )

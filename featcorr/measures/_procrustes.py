@@ -15,11 +15,11 @@ from typing import Any
 
 import torch
 
-from .._validation import check_option
+from .._validation import check_not_constant, check_option
 from ..errors import UnknownOptionError
 from ..stats import MomentsSnapshot
 from ._cca import DEFAULT_RTOL, _check_rtol, block_spectrum
-from ._common import centred_blocks, moments_request
+from ._common import moments_request
 from ._linalg import svdvals
 from ._registry import MeasureSpec, register
 
@@ -34,7 +34,17 @@ _ROUNDING = 64 * 2.220446049250313e-16
 
 
 def _nuclear(M: torch.Tensor) -> float:
+    """||M||_*: sum of the singular values (one LAPACK gesdd call without singular vectors)."""
     return float(svdvals(M).sum())
+
+
+def _traces(snap: MomentsSnapshot, a: str, b: str, *, caller: str) -> tuple[float, float]:
+    """(tr S_aa, tr S_bb) from the diagonals (full or diagonal-only self blocks); raises on a constant block."""
+    tx = snap.trace(a)
+    ty = tx if b == a else snap.trace(b)
+    check_not_constant(tx, name=f"block {a!r}", caller=caller)
+    check_not_constant(ty, name=f"block {b!r}", caller=caller)
+    return tx, ty
 
 
 def _arccos_of_cosine(c: float, *, caller: str) -> float:
@@ -56,7 +66,8 @@ def procrustes_from(snap: MomentsSnapshot, a: str, b: str, *, metric: str = "ang
     Parameters
     ----------
     snap : MomentsSnapshot
-        Moments holding the (a, a), (b, b) and (a, b) blocks.
+        Moments holding the (a, b) block and the diagonals of (a, a) and
+        (b, b) (``Moments(self_blocks="diagonal")`` suffices).
     a, b : str
         Block names.
     metric : {"angular", "euclidean"}, default="angular"
@@ -86,10 +97,10 @@ def procrustes_from(snap: MomentsSnapshot, a: str, b: str, *, metric: str = "ang
     """
     caller = "procrustes"
     check_option(metric, _METRICS, name="metric", caller=caller)
-    Sxx, Syy, Sxy = centred_blocks(snap, a, b, caller=caller)
+    tx, ty = _traces(snap, a, b, caller=caller)
     if b == a:
         return 0.0
-    r = _nuclear(Sxy) / math.sqrt(float(torch.trace(Sxx)) * float(torch.trace(Syy)))
+    r = _nuclear(snap.comoment(a, b)) / math.sqrt(tx * ty)
     theta = _arccos_of_cosine(r, caller=caller)
     if metric == "angular":
         return theta
@@ -192,17 +203,16 @@ def shape_metric_from(
     check_option(metric, _METRICS, name="metric", caller=caller)
     check_option(covariance, COVARIANCE_NORMALISATIONS, name="covariance", caller=caller)
     rtol = _check_rtol(rtol, caller)
-    Sxx, Syy, Sxy = centred_blocks(snap, a, b, caller=caller)
+    nx2, ny2 = _traces(snap, a, b, caller=caller)  # ||phi X||_F^2 = tr S_xx: preserved by the rescaling of d
     if b == a:
         return 0.0
-    if alpha == 1.0:
+    Sxy = snap.comoment(a, b)
+    if alpha == 1.0:  # needs only the diagonals of the self blocks
         nuc = _nuclear(Sxy)
-        nx2, ny2 = float(torch.trace(Sxx)), float(torch.trace(Syy))
     else:
         Vx, dx = _partial_whitening(snap, a, alpha=alpha, covariance=covariance, rtol=rtol)
         Vy, dy = _partial_whitening(snap, b, alpha=alpha, covariance=covariance, rtol=rtol)
         nuc = _nuclear((Vx * dx).T @ Sxy @ (Vy * dy))
-        nx2, ny2 = float(torch.trace(Sxx)), float(torch.trace(Syy))  # preserved by the rescaling of d
     if metric == "angular":
         return _arccos_of_cosine(nuc / math.sqrt(nx2 * ny2), caller=caller)
     d2 = nx2 + ny2 - 2.0 * nuc
@@ -214,8 +224,14 @@ def shape_metric_from(
 
 
 # ----------------------------------------------------------------- registry
-def _request(A, B, *, engine=None, **_: Any):
-    return moments_request(A, B, engine=engine)
+def _procrustes_request(A, B, *, engine=None, **_: Any):
+    """Cross blocks plus only the diagonals of the self blocks (Procrustes reads tr S_xx, tr S_yy)."""
+    return moments_request(A, B, engine=engine, self_blocks="diagonal")
+
+
+def _shape_request(A, B, *, engine=None, alpha: float = 1.0, **_: Any):
+    """Full self blocks for partial whitening (alpha < 1); at alpha = 1 only their diagonals, as Procrustes."""
+    return moments_request(A, B, engine=engine, self_blocks="diagonal" if alpha == 1.0 else "full")
 
 
 register(
@@ -227,7 +243,7 @@ register(
         value_range="[0, pi/2] (angular), [0, sqrt(2)] (euclidean)",
         reference="SVD of the centred unit-Frobenius arrays; netrep LinearMetric(alpha=1)",
         paper="Ding, Denain, Steinhardt, NeurIPS 2021, arXiv:2108.01661; Williams et al., NeurIPS 2021",
-        statistics=_request,
+        statistics=_procrustes_request,
         compute=lambda snaps, a, b, **o: procrustes_from(snaps["moments"], a, b, **o),
         options={"metric": "angular"},
     )
@@ -242,7 +258,7 @@ register(
         value_range="[0, pi/2] (angular), [0, inf) (euclidean)",
         reference="SVD formula on the arrays; netrep LinearMetric(alpha) with covariance='unnormalized'",
         paper="Williams, Kunz, Kornblith, Linderman, NeurIPS 2021, arXiv:2110.14739",
-        statistics=_request,
+        statistics=_shape_request,
         compute=lambda snaps, a, b, **o: shape_metric_from(snaps["moments"], a, b, **o),
         options={"alpha": 1.0, "metric": "angular", "covariance": "trace", "rtol": DEFAULT_RTOL},
     )

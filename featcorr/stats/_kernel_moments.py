@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from ..errors import UnknownLayerError
+from ..errors import UnknownLayerError, UnknownOptionError
 from ._base import normalize_batch
 from ._moments import Moments, MomentsSnapshot
 
@@ -33,7 +33,11 @@ class DebiasedMoments(Moments):
     """Moments plus row-norm sums for exact one-pass debiased (unbiased-HSIC) linear CKA.
 
     Parameters are those of :class:`Moments` (``pairs``, ``blocks``,
-    ``max_features``, ``max_memory_gb``, ``gemm_dtype``).
+    ``max_features``, ``max_memory_gb``, ``gemm_dtype``; ``self_blocks`` must
+    stay ``"full"``). Its snapshot is a :class:`MomentsSnapshot`, so it also
+    serves a plain :class:`Moments` request with the same options
+    (:meth:`Moments.serves`): linear and debiased CKA requested together
+    accumulate one statistic.
 
     Notes
     -----
@@ -53,6 +57,14 @@ class DebiasedMoments(Moments):
     """
 
     kind = "moments"
+
+    def __init__(self, pairs: Any = "all", **options: Any) -> None:
+        super().__init__(pairs, **options)
+        if self.self_blocks != "full":
+            raise UnknownOptionError(
+                "DebiasedMoments: self_blocks must be 'full' (moving row-norm sums between shards needs each "
+                f"block's p x p self cross-product), got {self.self_blocks!r}."
+            )
 
     def _reset(self) -> None:
         super()._reset()

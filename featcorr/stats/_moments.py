@@ -11,7 +11,11 @@ any split of the data equals one pass over the whole.
 The pairs are stored as rectangular *tiles* (a set of row blocks times a set
 of column blocks), each filled by one matrix product per batch: ``"all"`` is
 one (P x P) tile, two models' layers ``pairs=("cross", A, B)`` one
-(P_A x P_B) tile plus each layer's own (p x p) tile.
+(P_A x P_B) tile plus each layer's own (p x p) tile. With
+``self_blocks="diagonal"`` a layer whose own block no tile covers keeps only
+the diagonal of that block (its per-column centred sums of squares, p numbers
+instead of p x p): enough for measures that need only Frobenius norms or unit
+variances (Procrustes, maxcorr/mincorr).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -37,7 +41,14 @@ from ..errors import (
 from .._validation import check_finite
 from ._base import Statistic, _freeze, normalize_batch
 
-__all__ = ["Moments", "MomentsSnapshot", "normalize_pairs", "DEFAULT_MAX_FEATURES", "DEFAULT_MAX_MEMORY_GB"]
+__all__ = [
+    "Moments",
+    "MomentsSnapshot",
+    "normalize_pairs",
+    "DEFAULT_MAX_FEATURES",
+    "DEFAULT_MAX_MEMORY_GB",
+    "SELF_BLOCKS",
+]
 
 #: Largest block width accumulated as p x p moments by default (2 GiB of float64 per self block).
 DEFAULT_MAX_FEATURES = 16384
@@ -45,6 +56,8 @@ DEFAULT_MAX_FEATURES = 16384
 DEFAULT_MAX_MEMORY_GB = 8.0
 
 _GEMM_DTYPES = ("float64", "float32")
+#: Values of ``Moments(self_blocks=...)``.
+SELF_BLOCKS = ("full", "diagonal")
 #: Symmetric tiles wider than this are split into column chunks of about this width, and only the
 #: upper block triangle is multiplied (the lower one is mirrored when read).
 _SYM_CHUNK = 512
@@ -86,6 +99,18 @@ class Moments(Statistic):
         significant digits per batch, sums the products of up to 8 batches in
         float32 partial tiles before adding them in float64 (so the tiles
         take 1.5 times the memory), and is meant for float32 activations.
+    self_blocks : {"full", "diagonal"}, default="full"
+        ``"full"`` keeps every block's own (p x p) cross-product.
+        ``"diagonal"`` keeps, for blocks whose own pair no requested tile
+        covers, only its diagonal: the centred sum of squares of each column
+        (``MomentsSnapshot.variances``, ``.trace``), accumulated and merged with
+        the same Chan update; ``comoment(a, a)`` of such a block raises. For
+        Procrustes (needs tr S_xx only) and unit correlations (need diag S_xx)
+        this removes the two p x p products per batch. A full-mode Moments with
+        otherwise equal options serves a diagonal-mode request
+        (:meth:`serves`), so an engine accumulates one statistic when both are
+        asked for. The default is left out of :meth:`config`, so keys and saved
+        states of full-mode Moments are those of earlier versions.
 
     Notes
     -----
@@ -126,8 +151,15 @@ class Moments(Statistic):
         max_features: int = DEFAULT_MAX_FEATURES,
         max_memory_gb: float = DEFAULT_MAX_MEMORY_GB,
         gemm_dtype: str = "float64",
+        self_blocks: str = "full",
     ) -> None:
         self.pairs = _normalize_pairs(pairs)
+        if self_blocks not in SELF_BLOCKS:
+            raise UnknownOptionError(
+                f"{type(self).__name__}: self_blocks={self_blocks!r} is not supported; choose 'full' (each block's "
+                "p x p self cross-product) or 'diagonal' (only its per-column sums of squares)."
+            )
+        self.self_blocks = self_blocks
         self.only = None if blocks is None else tuple(str(b) for b in blocks)
         if not (isinstance(max_features, int) and max_features >= 1):
             raise UnknownOptionError(f"Moments: max_features must be a positive int, got {max_features!r}.")
@@ -153,15 +185,41 @@ class Moments(Statistic):
         self._work: torch.Tensor | None = None  # reusable (batch + 1, P) float64 workspace
         self._acc32: list[torch.Tensor] | None = None  # gemm_dtype="float32": partial sums, flushed into _S
         self._pending = 0  # batches held in _acc32
+        self._D: torch.Tensor | None = None  # self_blocks="diagonal": (P,) centred sums of squares of every column
 
     def config(self) -> dict[str, Any]:
-        return {
+        cfg = {
             "pairs": self.pairs,
             "blocks": self.only,
             "max_features": self.max_features,
             "max_memory_gb": self.max_memory_gb,
             "gemm_dtype": self.gemm_dtype,
         }
+        if self.self_blocks != "full":  # the default stays out: keys and saved states of full mode are unchanged
+            cfg["self_blocks"] = self.self_blocks
+        return cfg
+
+    def serves(self, other: Statistic) -> bool:
+        """Whether this statistic's snapshot answers every query of ``other``'s (so ``other`` need not be built).
+
+        True for equal keys, and for a :class:`Moments` request (exactly that
+        class) with the same blocks, budgets and ``gemm_dtype`` when this one
+        keeps at least its pairs (equal ``pairs``, or ``pairs="all"``) and at
+        least its self blocks (``"full"`` covers ``"diagonal"``). Subclasses
+        that add sums to the snapshot (:class:`DebiasedMoments`) inherit it:
+        their snapshots are MomentsSnapshots.
+        """
+        if other.key == self.key:
+            return True
+        if type(other) is not Moments or not isinstance(self, Moments):
+            return False
+        if (self.only, self.max_features, self.max_memory_gb, self.gemm_dtype) != (
+            other.only, other.max_features, other.max_memory_gb, other.gemm_dtype
+        ):
+            return False
+        if self.pairs != other.pairs and self.pairs != "all":
+            return False
+        return self.self_blocks == "full" or other.self_blocks == "diagonal"
 
     @property
     def blocks(self) -> list[str]:
@@ -191,7 +249,7 @@ class Moments(Statistic):
                 "maps over positions / tokens over the sequence), or measure='minibatch_cka' (no p x p "
                 f"statistic), or raise max_features. Blocks over the limit: {sorted(too_wide)}."
             )
-        tiles = _plan_tiles(self.pairs, list(widths))
+        tiles = _plan_tiles(self.pairs, list(widths), diagonal=self.self_blocks == "diagonal")
         total = sum(
             sum(widths[b] for b in t.rows) * sum(widths[b] for b in t.cols) for t in tiles
         ) * 8 / 2**30
@@ -209,10 +267,12 @@ class Moments(Statistic):
         self.widths = dict(widths)
         offs = itertools.accumulate([0] + list(widths.values()))
         self._offsets = dict(zip(widths, offs))
-        self._tiles = _plan_tiles(self.pairs, list(widths))
+        self._tiles = _plan_tiles(self.pairs, list(widths), diagonal=self.self_blocks == "diagonal")
         P = sum(widths.values())
         self.mean = torch.zeros(P, dtype=torch.float64, device=device)
         self._S = [torch.zeros(self._tile_shape(t), dtype=torch.float64, device=device) for t in self._tiles]
+        if self.self_blocks == "diagonal":
+            self._D = torch.zeros(P, dtype=torch.float64, device=device)
 
     def _tile_shape(self, tile: _Tile) -> tuple[int, int]:
         return (sum(self.widths[b] for b in tile.rows), sum(self.widths[b] for b in tile.cols))
@@ -263,6 +323,8 @@ class Moments(Statistic):
         else:
             delta = None
             Z = head
+        if self._D is not None:  # sum of squares of the centred rows plus Chan's row: the diagonal's update
+            self._D.add_(Z.square().sum(dim=0))
         targets = self._S
         if self.gemm_dtype == "float32":
             Z = Z.to(torch.float32)
@@ -337,8 +399,10 @@ class Moments(Statistic):
             + "every batch must carry the same blocks with the same number of features."
         )
 
-    def _combine(self, nb: int, mean_b: torch.Tensor, S_b: list[torch.Tensor]) -> None:
-        """Chan et al.'s pairwise update of (n, mean, S) with another chunk's (nb, mean_b, S_b)."""
+    def _combine(
+        self, nb: int, mean_b: torch.Tensor, S_b: list[torch.Tensor], D_b: torch.Tensor | None = None
+    ) -> None:
+        """Chan et al.'s pairwise update of (n, mean, S, D) with another chunk's (nb, mean_b, S_b, D_b)."""
         if nb == 0:
             return
         na = self.n
@@ -347,6 +411,8 @@ class Moments(Statistic):
             self.mean.copy_(mean_b)
             for S, Sb in zip(self._S, S_b):
                 S.copy_(Sb)
+            if self._D is not None:
+                self._D.copy_(D_b)
             return
         n = na + nb
         delta = mean_b - self.mean
@@ -356,6 +422,8 @@ class Moments(Statistic):
             dc = dr if tile.cols == tile.rows else delta[self._index(tile.cols)]
             S.add_(Sb)
             S.addr_(dr, dc, alpha=w)
+        if self._D is not None:
+            self._D.add_(D_b).add_(delta * delta, alpha=w)
         self.mean.add_(delta, alpha=nb / n)
         self.n = n
 
@@ -370,7 +438,8 @@ class Moments(Statistic):
         self._check_same_blocks(other)
         dev = self.mean.device
         other._symmetrize()
-        self._combine(other.n, other.mean.to(dev), [S.to(dev) for S in other._S])
+        D_b = None if other._D is None else other._D.to(dev)
+        self._combine(other.n, other.mean.to(dev), [S.to(dev) for S in other._S], D_b)
         return self
 
     # --------------------------------------------------------------- finalize
@@ -393,6 +462,7 @@ class Moments(Statistic):
             tiles=tuple(self._tiles),
             mean_=self.mean.clone(),
             S_=tuple(S.clone() for S in self._S),
+            D_=None if self._D is None else self._D.clone(),
         )
 
     # ------------------------------------------------------------ state dict
@@ -405,6 +475,7 @@ class Moments(Statistic):
             "widths": list(self.widths.items()),
             "mean": None if self.mean is None else self.mean.clone(),
             "S": [S.clone() for S in self._S],
+            **({} if self.self_blocks == "full" else {"D": None if self._D is None else self._D.clone()}),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> Moments:
@@ -423,11 +494,14 @@ class Moments(Statistic):
             self.mean.copy_(mean)
             for S, saved in zip(self._S, state["S"], strict=True):
                 S.copy_(torch.as_tensor(saved, dtype=torch.float64))
+            if self._D is not None:
+                self._D.copy_(torch.as_tensor(state["D"], dtype=torch.float64))
         self.n = int(state["n"])
         return self
 
     def __repr__(self) -> str:
-        return f"Moments(n={self.n}, blocks={self.widths}, pairs={self.pairs!r})"
+        extra = "" if self.self_blocks == "full" else f", self_blocks={self.self_blocks!r}"
+        return f"Moments(n={self.n}, blocks={self.widths}, pairs={self.pairs!r}{extra})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -436,7 +510,10 @@ class MomentsSnapshot:
 
     ``comoment(a, b)`` is the *unnormalised* centred cross-product
     ``(X_a - mean_a)^T (X_b - mean_b)`` of shape (p_a, p_b); divide by n - 1
-    for the sample covariance (``cov``).
+    for the sample covariance (``cov``). ``D_`` holds the per-column centred
+    sums of squares when the moments were accumulated with
+    ``self_blocks="diagonal"`` (else None); ``variances`` and ``trace`` work
+    in both modes.
     """
 
     n: int
@@ -445,6 +522,7 @@ class MomentsSnapshot:
     tiles: tuple[_Tile, ...]
     mean_: torch.Tensor
     S_: tuple[torch.Tensor, ...]
+    D_: torch.Tensor | None = field(default=None, kw_only=True)
 
     @property
     def blocks(self) -> list[str]:
@@ -486,6 +564,12 @@ class MomentsSnapshot:
             if hit is not None:
                 S, r, c = hit
                 return S[r, c].T
+        if a == b and self.D_ is not None:
+            raise UnknownLayerError(
+                f"block {a!r}'s own p x p cross-product was not accumulated: the moments keep only its diagonal "
+                "(Moments(self_blocks='diagonal')). Use snapshot.variances(name) / .trace(name), or accumulate "
+                "with self_blocks='full'."
+            )
         raise UnknownLayerError(
             f"the pair ({a!r}, {b!r}) was not accumulated (Moments(pairs=...) did not request it); "
             "accumulate with pairs='all' or list the pair."
@@ -496,8 +580,20 @@ class MomentsSnapshot:
         return self.comoment(a, a if b is None else b) / (self.n - ddof)
 
     def variances(self, name: str) -> torch.Tensor:
-        """Centred sums of squares of each column of ``name`` (diagonal of its self block), shape (p,)."""
+        """Centred sums of squares of each column of ``name`` (diagonal of its self block), shape (p,).
+
+        Read from the self block when one was accumulated, else from the
+        diagonal kept by ``Moments(self_blocks="diagonal")``.
+        """
+        self._check(name)
+        if self.D_ is not None and not self.has_pair(name, name):
+            o = self.offsets[name]
+            return self.D_[o : o + self.widths[name]]
         return torch.diagonal(self.comoment(name, name))
+
+    def trace(self, name: str) -> float:
+        """tr S_aa = ||X_a - 1 mu_a^T||_F^2, the centred sum of squares of block ``name`` (either self-block mode)."""
+        return float(self.variances(name).sum())
 
     def has_pair(self, a: str, b: str) -> bool:
         """Whether the cross-product of ``a`` and ``b`` was accumulated."""
@@ -526,8 +622,8 @@ def _normalize_pairs(pairs: Any, owner: str = "Moments") -> Any:
     return out
 
 
-def _plan_tiles(pairs: Any, names: list[str]) -> list[_Tile]:
-    """Cover the requested pairs (and every block's self pair) with few rectangular tiles."""
+def _plan_tiles(pairs: Any, names: list[str], *, diagonal: bool = False) -> list[_Tile]:
+    """Cover the requested pairs (and every block's self pair unless ``diagonal``) with few rectangular tiles."""
     if pairs == "all":
         return [_Tile(tuple(names), tuple(names))]
     tiles: list[_Tile] = []
@@ -578,9 +674,10 @@ def _plan_tiles(pairs: Any, names: list[str]) -> list[_Tile]:
             groups.setdefault(key, []).append(a)
         for cols, rows in groups.items():
             add([x for x in names if x in set(rows)], cols)
-    for b in names:
-        if (b, b) not in covered:
-            add([b], [b])
+    if not diagonal:
+        for b in names:
+            if (b, b) not in covered:
+                add([b], [b])
     return tiles
 
 

@@ -11,6 +11,11 @@ errors are exact without a second pass:
 with S the centred cross-products. lambda is fixed, or chosen per outer
 fold by an inner k-1-fold CV on the training folds only (nested CV), so the
 reported R^2 never sees its own test samples.
+
+A single lambda is solved by one Cholesky factorisation of S_xx^tr + lambda I;
+the grid of an inner fold shares one eigendecomposition of S_xx^tr, and the
+inner score (a weighted sum of SSE_j over outputs) is a quadratic form in
+1 / (e + lambda), so each grid point costs O(p^2) (see ``_Fit.weighted_sse``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from .._validation import check_option
 from ..errors import ConstantFeatureError, NotEnoughSamplesError, RankDeficientError, UnknownOptionError
 from ..stats import FoldMoments, FoldMomentsSnapshot, MomentsSnapshot
 from ._common import MOMENTS_ENGINE_OPTIONS
-from ._linalg import eigh
+from ._linalg import cholesky, eigh, lapack
 from ._registry import MeasureSpec, register
 
 __all__ = ["linear_predictivity_from", "DEFAULT_ALPHAS"]
@@ -38,18 +43,18 @@ _AVERAGES = ("uniform", "variance_weighted")
 
 @dataclass(frozen=True)
 class _Part:
-    """Moments of X block and Y block for one set of samples."""
+    """Moments of X block and Y block for one set of samples (Y's centred sums of squares only)."""
 
     n: int
-    mx: torch.Tensor
-    my: torch.Tensor
-    Sxx: torch.Tensor
-    Syy: torch.Tensor
-    Sxy: torch.Tensor
+    mx: torch.Tensor  # (p,)
+    my: torch.Tensor  # (q,)
+    Sxx: torch.Tensor  # (p, p)
+    syy: torch.Tensor  # (q,) diagonal of S_yy: every R^2 needs only these
+    Sxy: torch.Tensor  # (p, q)
 
 
 def _part(snap: MomentsSnapshot, a: str, b: str) -> _Part:
-    return _Part(snap.n, snap.mean(a), snap.mean(b), snap.comoment(a, a), snap.comoment(b, b), snap.comoment(a, b))
+    return _Part(snap.n, snap.mean(a), snap.mean(b), snap.comoment(a, a), snap.variances(b), snap.comoment(a, b))
 
 
 def _pool(parts: Sequence[_Part]) -> _Part:
@@ -68,9 +73,9 @@ def _pool(parts: Sequence[_Part]) -> _Part:
             n,
             out.mx + dx * (p.n / n),
             out.my + dy * (p.n / n),
-            out.Sxx + p.Sxx + w * torch.outer(dx, dx),
-            out.Syy + p.Syy + w * torch.outer(dy, dy),
-            out.Sxy + p.Sxy + w * torch.outer(dx, dy),
+            torch.addr(out.Sxx + p.Sxx, dx, dx, alpha=w),
+            out.syy + p.syy + w * dy * dy,
+            torch.addr(out.Sxy + p.Sxy, dx, dy, alpha=w),
         )
     if out is None:
         raise NotEnoughSamplesError("linear_predictivity: a training set is empty; use fewer folds or more samples.")
@@ -78,7 +83,16 @@ def _pool(parts: Sequence[_Part]) -> _Part:
 
 
 class _Fit:
-    """Eigen-decomposed training moments: ridge solutions for any lambda."""
+    """Training moments of one CV training set: ridge fits and their test-part errors for any lambda.
+
+    A single penalty (a fixed alpha, or an outer fold's chosen one) is solved
+    with one Cholesky factorisation of S_xx + lambda I. A grid of penalties
+    (the inner folds of nested CV) uses one symmetric eigendecomposition
+    S_xx = V diag(e) V^T, shared by every lambda: in that basis the ridge
+    solution is W = V diag(1 / (e + lambda)) V^T S_xy, and the weighted
+    error sum of the inner CV score is a quadratic form in the vector
+    1 / (e + lambda), so each extra lambda costs O(p^2) after O(p^3 + p^2 q).
+    """
 
     def __init__(self, tr: _Part, *, caller: str) -> None:
         if tr.n < 2:
@@ -87,37 +101,100 @@ class _Fit:
                 "set. Use more samples or fewer folds (n_folds)."
             )
         self.tr = tr
-        self.e, self.V = eigh(tr.Sxx)
-        self.G = self.V.T @ tr.Sxy  # (p, q)
+        self.caller = caller
         self.scale = float(torch.trace(tr.Sxx)) / tr.Sxx.shape[0]
+        self._eig: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
-    def sse(self, te: _Part, lam: float, *, caller: str) -> torch.Tensor:
-        """Per-output sum of squared errors of the ridge fit with penalty ``lam`` on test part ``te``, shape (q,)."""
-        denom = self.e + lam
-        if lam == 0.0 and float(self.e.min()) <= 1e-12 * float(self.e.max()):
+    def eig(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(e, V, G): eigenvalues (p,) and eigenvectors (p, p) of S_xx, and G = V^T S_xy (p, q); computed once."""
+        if self._eig is None:
+            e, V = eigh(self.tr.Sxx)
+            self._eig = (e, V, V.T @ self.tr.Sxy)
+        return self._eig
+
+    def _check_rank(self, lam: float) -> None:
+        if lam != 0.0:
+            return
+        e = self.eig()[0]
+        if float(e.min()) <= 1e-12 * float(e.max()):
             raise RankDeficientError(
-                f"{caller}: alpha=0 (ordinary least squares) needs a full-rank training covariance of X, but its "
-                f"smallest eigenvalue is {float(self.e.min()):.3g} vs largest {float(self.e.max()):.3g} (more units "
-                "than samples, or dead/duplicated units). Pass alpha > 0, or alpha=None to choose it by nested CV."
+                f"{self.caller}: alpha=0 (ordinary least squares) needs a full-rank training covariance of X, but "
+                f"its smallest eigenvalue is {float(e.min()):.3g} vs largest {float(e.max()):.3g} (more units than "
+                "samples, or dead/duplicated units). Pass alpha > 0, or alpha=None to choose it by nested CV."
             )
-        Wt = self.G / denom[:, None]  # W in the eigenbasis: V^T W, (p, q)
-        W = self.V @ Wt
+
+    def weights(self, lam: float) -> torch.Tensor:
+        """Ridge coefficients W = (S_xx + lam I)^{-1} S_xy, shape (p, q)."""
+        self._check_rank(lam)
+        if lam > 0.0 and self._eig is None:
+            A = self.tr.Sxx + lam * torch.eye(self.tr.Sxx.shape[0], dtype=self.tr.Sxx.dtype, device=self.tr.Sxx.device)
+            L = cholesky(A)
+            if L is not None:
+                with lapack(L):
+                    return torch.cholesky_solve(self.tr.Sxy, L)
+        e, V, G = self.eig()
+        return V @ (G / (e + lam)[:, None])
+
+    def sse(self, te: _Part, lam: float) -> torch.Tensor:
+        """Per-output sum of squared errors of the ridge fit with penalty ``lam`` on test part ``te``, shape (q,)."""
+        W = self.weights(lam)
         d = (te.my - self.tr.my) - (te.mx - self.tr.mx) @ W
         cross = (W * te.Sxy).sum(dim=0)
         quad = ((te.Sxx @ W) * W).sum(dim=0)
-        return torch.diagonal(te.Syy) - 2.0 * cross + quad + te.n * d * d
+        return te.syy - 2.0 * cross + quad + te.n * d * d
+
+    def weighted_sse(self, te: _Part, lams: Sequence[float], c: torch.Tensor) -> torch.Tensor:
+        """sum_j c_j SSE_j(lam) on test part ``te`` for every lam in ``lams``, shape (len(lams),).
+
+        In the eigenbasis (D = diag(1 / (e + lam)), G = V^T S_xy^tr, H = V^T S_xy^te,
+        M = V^T S_xx^te V, u = V^T (mu_x^te - mu_x^tr), t = mu_y^te - mu_y^tr):
+        sum_j c_j SSE_j = sum_j c_j S_yy,jj^te - 2 d.(G*H)c + d^T (M * G C G^T) d
+        + n_te sum_j c_j (t_j - (u*d)^T G_j)^2, with d the diagonal of D.
+        """
+        for lam in lams:
+            self._check_rank(lam)
+        e, V, G = self.eig()
+        H = V.T @ te.Sxy  # (p, q)
+        M = V.T @ (te.Sxx @ V)  # (p, p)
+        K = M * ((G * c) @ G.T)  # (p, p)
+        h = (G * H) @ c  # (p,)
+        u = V.T @ (te.mx - self.tr.mx)  # (p,)
+        t = te.my - self.tr.my  # (q,)
+        D = 1.0 / (e[None, :] + torch.as_tensor(list(lams), dtype=e.dtype, device=e.device)[:, None])  # (L, p)
+        quad = ((D @ K) * D).sum(dim=1)
+        r = t[None, :] - (D * u[None, :]) @ G  # (L, q)
+        return (te.syy * c).sum() - 2.0 * (D @ h) + quad + te.n * (r * r) @ c
 
 
-def _summary(sse: torch.Tensor, sst: torch.Tensor, average: str, *, caller: str) -> float:
-    if average == "variance_weighted":
-        return float(1.0 - sse.sum() / sst.sum())
+def _check_live_outputs(sst: torch.Tensor, *, caller: str) -> None:
+    """Raise when a target unit is constant (its R^2 is undefined under uniform averaging)."""
     dead = torch.nonzero(sst <= 0).flatten().tolist()
     if dead:
         raise ConstantFeatureError(
             f"{caller}: target unit(s) {dead[:10]} of Y are constant, so their R^2 is undefined; drop them or use "
             "average='variance_weighted'."
         )
+
+
+def _summary(sse: torch.Tensor, sst: torch.Tensor, average: str, *, caller: str) -> float:
+    if average == "variance_weighted":
+        return float(1.0 - sse.sum() / sst.sum())
+    _check_live_outputs(sst, caller=caller)
     return float((1.0 - sse / sst).mean())
+
+
+def _grid_scores(weighted: torch.Tensor, sst: torch.Tensor, average: str) -> np.ndarray:
+    """R^2 summaries from weighted error sums (``_output_weights``): equals ``_summary`` of the per-output SSE."""
+    denom = sst.sum() if average == "variance_weighted" else sst.shape[0]
+    return (1.0 - weighted / denom).cpu().numpy()
+
+
+def _output_weights(sst: torch.Tensor, average: str, *, caller: str) -> torch.Tensor:
+    """Weights c (q,) such that the R^2 summary is 1 - sum_j c_j SSE_j / (q or sum SST)."""
+    if average == "variance_weighted":
+        return torch.ones_like(sst)
+    _check_live_outputs(sst, caller=caller)
+    return 1.0 / sst
 
 
 def _check_alpha(alpha: Any, alphas: Any, caller: str) -> tuple[float | None, tuple[float, ...]]:
@@ -189,10 +266,15 @@ def linear_predictivity_from(
     also to scaling of Y's units. The split hashes the values (see
     :class:`~featcorr.stats.FoldMoments`), so compare transformed copies of a
     representation within one statistic. Leave-one-out is not offered: it
-    needs per-sample leverages, which moments do not keep. Cost per pair:
-    k(k+1)/2 eigen-decompositions of a p x p block with ``alpha=None``
-    (k with a fixed alpha). Tested against scikit-learn ``Ridge`` with the
-    explicit fold split (tests/measures/test_predictivity.py, 1e-8).
+    needs per-sample leverages, which moments do not keep. Cost per pair
+    with ``alpha=None``: k(k-1)/2 eigendecompositions of a p x p block (one
+    per inner training set, shared by every penalty of the grid: each extra
+    penalty costs O(p^2)) plus k Cholesky solves at the chosen penalties;
+    with a fixed alpha > 0, k Cholesky solves (alpha = 0: k
+    eigendecompositions, to check the rank). Tested against scikit-learn
+    ``Ridge`` with the explicit fold split and a written-out nested CV
+    (tests/measures/test_predictivity.py, 1e-8), and the eigenbasis grid
+    against a direct solve per penalty (1e-10).
 
     References
     ----------
@@ -206,7 +288,7 @@ def linear_predictivity_from(
     total = _part(snap.total, a, b)
     if total.n < 3:
         raise NotEnoughSamplesError(f"{caller}: found {total.n} samples; cross-validation needs at least 3.")
-    sst = torch.diagonal(total.Syy)
+    sst = total.syy
     live = [f for f, p in enumerate(parts) if p.n > 0]
     if len(live) < 2:
         raise NotEnoughSamplesError(
@@ -232,16 +314,14 @@ def linear_predictivity_from(
                     f"{caller}: choosing alpha by nested CV needs at least 3 non-empty folds; found {len(live)}. "
                     "Use more folds or samples, or pass a fixed alpha."
                 )
-            inner_sst = torch.diagonal(outer.tr.Syy)
-            scores = []
-            for rel in grid:
-                s = torch.zeros_like(sst)
-                for g in inner:
-                    fg = fit(frozenset([f, g]))
-                    s = s + fg.sse(parts[g], rel * fg.scale, caller=caller)
-                scores.append(_summary(s, inner_sst, average, caller=caller))
-            lam = grid[int(np.argmax(scores))] * outer.scale
-        sse = sse + outer.sse(parts[f], lam, caller=caller)
+            inner_sst = outer.tr.syy
+            c = _output_weights(inner_sst, average, caller=caller)
+            weighted = torch.zeros(len(grid), dtype=sst.dtype, device=sst.device)
+            for g in inner:
+                fg = fit(frozenset([f, g]))
+                weighted = weighted + fg.weighted_sse(parts[g], [rel * fg.scale for rel in grid], c)
+            lam = grid[int(np.argmax(_grid_scores(weighted, inner_sst, average)))] * outer.scale
+        sse = sse + outer.sse(parts[f], lam)
     return _summary(sse, sst, average, caller=caller)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import ortho_group
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.metrics import r2_score
@@ -144,3 +145,36 @@ def test_bad_inputs(rng):
         fc.similarity(X, Yc, measure="linear_predictivity", alpha=1.0)
     with pytest.raises(UnknownOptionError, match="n_folds=1"):
         fc.similarity(X, Y, measure="linear_predictivity", n_folds=1)
+
+
+def test_eigenbasis_grid_and_cholesky_equal_a_direct_solve_per_penalty(rng):
+    # the nested-CV inner score (one eigendecomposition for the whole grid) and the single-penalty
+    # Cholesky path against numpy's solve of (X^T X + lam I) W = X^T Y on the raw training rows
+    from featcorr.measures._predictivity import _Fit, _part, _pool
+
+    X, Y = _data(rng, n=400, p=25, q=6)
+    folds = ref_folds({"x": X, "y": Y}, 5, 0)
+    snap = FoldMoments(5).update({"x": X, "y": Y}).finalize()
+    parts = [_part(s, "x", "y") for s in snap.folds]
+    f, g = 0, 3
+    train = (folds != f) & (folds != g)
+    fit = _Fit(_pool([p for i, p in enumerate(parts) if i not in (f, g)]), caller="test")
+    Xtr, Ytr, Xte, Yte = X[train], Y[train], X[folds == g], Y[folds == g]
+    xm, ym = Xtr.mean(0), Ytr.mean(0)
+    scale = np.trace((Xtr - xm).T @ (Xtr - xm)) / X.shape[1]
+    assert fit.scale == pytest.approx(scale, rel=1e-12)
+    lams = [a * scale for a in DEFAULT_ALPHAS]
+    c = 1.0 / rng.uniform(1.0, 3.0, size=Y.shape[1])
+
+    def direct_sse(lam):
+        W = np.linalg.solve((Xtr - xm).T @ (Xtr - xm) + lam * np.eye(X.shape[1]), (Xtr - xm).T @ (Ytr - ym))
+        return (((Yte - ym) - (Xte - xm) @ W) ** 2).sum(0)
+
+    want = np.array([direct_sse(lam) for lam in lams])  # (L, q)
+    assert np.ptp(want @ c) > 1e-3 * np.abs(want @ c).max()  # the penalties matter here
+    for lam, w in zip(lams, want):
+        np.testing.assert_allclose(fit.sse(parts[g], lam).numpy(), w, rtol=1e-10)  # Cholesky
+    got = fit.weighted_sse(parts[g], lams, torch.as_tensor(c)).numpy()  # eigenbasis, all penalties
+    np.testing.assert_allclose(got, want @ c, rtol=1e-10)
+    for lam, w in zip(lams, want):
+        np.testing.assert_allclose(fit.sse(parts[g], lam).numpy(), w, rtol=1e-10)  # eigenbasis (now cached)

@@ -12,8 +12,7 @@ stored unchanged in ``__init__``, validated in ``fit`` through
     (``{**BaseSelector._parameter_constraints, "alpha": [...]}``) and
     implements ``fit``, which typically reads::
 
-        X, y, task = self._validate_Xy(X, y)      # float64 X, encoded y, "classification"/"regression"
-        k = self._n_select()                      # validated number of features to keep
+        X, y, task, k = self._validate_fit(X, y)  # parameters, float64 X, encoded y, task, features to keep
         ...                                       # compute scores or a greedy order
         self._set_from_scores(scores, k)          # or self._set_from_order(order, scores)
         return self
@@ -80,6 +79,7 @@ from ..errors import (
     NotEnoughSamplesError,
     ShapeError,
 )
+from ._params import validate_params
 
 __all__ = [
     "BaseSelector",
@@ -91,6 +91,7 @@ __all__ = [
     "label_repr",
     "ranking_from_scores",
     "ranking_from_order",
+    "target_matrix",
     "TASKS",
 ]
 
@@ -300,6 +301,13 @@ def _numeric_y(y: np.ndarray, caller: str) -> np.ndarray:
     return yf
 
 
+def target_matrix(y: np.ndarray, task: str) -> np.ndarray:
+    """y as a float64 matrix: one-hot (n, n_classes) of class codes 0..C-1, or (n, n_targets) for regression."""
+    if task == "classification":
+        return np.eye(int(y.max()) + 1)[y]
+    return np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
+
+
 def ranking_from_scores(scores: np.ndarray) -> np.ndarray:
     """Rank 1..p by decreasing score (NaN last); ties keep the lower index first (stable)."""
     s = np.asarray(scores, dtype=np.float64)
@@ -367,6 +375,16 @@ class BaseSelector(SelectorMixin, BaseEstimator):
         elif hasattr(self, "classes_"):
             del self.classes_
         return X, y, task
+
+    def _validate_fit(self, X: Any, y: Any, *, multi_output: bool = False, min_samples: int = 2):
+        """The first steps of every ``fit``: parameters, then X and y, then n_features; return (X, y, task, k).
+
+        Parameter errors are :class:`~featcorr.select._params.SelectorParameterError`
+        (a FeatcorrError and scikit-learn's InvalidParameterError, with its words).
+        """
+        validate_params(self)
+        X, y, task = self._validate_Xy(X, y, multi_output=multi_output, min_samples=min_samples)
+        return X, y, task, self._n_select()
 
     def _n_select(self) -> int:
         """The number of features to keep, checked against n_features_in_."""

@@ -30,7 +30,7 @@ from ..measures._dependence import (
 from ..measures._xy_moments import f_classif_from, f_regression_from, pearson_from, xy_moments, xy_update
 from ._base import detect_task, is_categorical, label_repr
 
-__all__ = ["dependence", "dependence_test", "DependenceTest", "prepare_target"]
+__all__ = ["dependence", "dependence_test", "DependenceTest", "prepare_target", "selector_compute"]
 
 CONSTANT_OPTIONS = ("raise", "drop")
 
@@ -254,6 +254,19 @@ def _compute(
         return None, keep, names, (tX, ty, task, n_classes)
     s = dependence_scores(tX, ty, method=method, task=task, n_classes=n_classes, caller=caller, **options)
     return s, keep, names, (tX, ty, task, n_classes)
+
+
+def selector_compute(est: Any, X: np.ndarray, y: np.ndarray, method: str, options: dict, *, score: bool = True):
+    """:func:`_compute` for a selector after ``_validate_fit``: its labels, task and ``constant`` setting.
+
+    ``X`` (n, p) float64 and ``y`` (class codes or floats) as validated; the
+    codes go back to the labels in ``est.classes_``. Returns what
+    ``_compute`` returns: (scores tensor or None, kept column indices, None, data).
+    """
+    if not X.flags.writeable:  # read-only memmaps: torch wants writable memory
+        X = np.array(X)
+    yv = est.classes_[y] if est.task_ == "classification" else y
+    return _compute(X, yv, method, est.task_, est.constant, None, type(est).__name__, options, score=score)
 
 
 def _wrap_out(values: np.ndarray, keep: np.ndarray, names: list[str] | None, name: str) -> Any:

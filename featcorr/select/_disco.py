@@ -11,8 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from ..errors import FeatcorrError
-from ._params import validate_params
-from ._base import BaseSelector
+from ._base import BaseSelector, target_matrix
 from ._threads import torch_threads
 
 __all__ = ["DisCo", "afinv_dcor_candidates"]
@@ -193,11 +192,9 @@ class DisCo(BaseSelector):
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        validate_params(self)
-        X, y, task = self._validate_Xy(X, y, min_samples=4)
+        X, y, task, k = self._validate_fit(X, y, min_samples=4)
         if self.t_low >= self.t_high:
             raise FeatcorrError(f"DisCo: t_low={self.t_low} must be smaller than t_high={self.t_high}.")
-        k = self._n_select()
         n, p = X.shape
         rs = check_random_state(self.random_state)
         S = [] if self.initial is None else [int(i) for i in np.asarray(self.initial).ravel()]
@@ -207,12 +204,9 @@ class DisCo(BaseSelector):
         if len(set(S)) != len(S) or len(S) > k:
             raise FeatcorrError(f"DisCo: initial={S} must hold distinct indices, at most n_features={k}.")
         Xt = torch.from_numpy(X if X.flags.writeable else X.copy())
-        if task == "classification":
-            Yfull = torch.nn.functional.one_hot(torch.tensor(y), int(y.max()) + 1).to(torch.float64)
-            if Yfull.shape[1] == 2:
-                Yfull = Yfull[:, 1:]
-        else:
-            Yfull = torch.tensor(y, dtype=torch.float64).reshape(n, -1)
+        Yfull = torch.from_numpy(target_matrix(y, task))
+        if task == "classification" and Yfull.shape[1] == 2:
+            Yfull = Yfull[:, 1:]
         use_clf = self.classifier is not None and task == "classification"
         pairs = self.first_step == "pairs" or (self.first_step == "auto" and p <= 64)
         scores = np.full(p, np.nan)

@@ -14,7 +14,8 @@ from ..measures._dependence import DEPENDENCE_METHODS, SIGNED_METHODS, dependenc
 from ..measures._mi import mi_scores
 from ..measures._xy_moments import f_classif_from, f_regression_from, x_means, xy_moments, xy_sums, xy_update
 from ._base import BaseSelector
-from ._dependence_api import _compute
+from ._dependence_api import selector_compute
+from ._params import DEPENDENCE_PARAMETERS, method_options
 
 __all__ = ["MRMR"]
 
@@ -113,9 +114,7 @@ class MRMR(BaseSelector):
         "scheme": [StrOptions({"quotient", "difference"})],
         "denominator": [StrOptions({"mean", "max"})],
         "redundancy_floor": [Interval(Real, 0, None, closed="left")],
-        "constant": [StrOptions({"raise", "drop"})],
-        "method_params": [dict, None],
-        "random_state": ["random_state"],
+        **DEPENDENCE_PARAMETERS,
     }
 
     def __init__(
@@ -154,16 +153,9 @@ class MRMR(BaseSelector):
         -------
         self : MRMR
         """
-        self._validate_params()
-        X, y, task = self._validate_Xy(X, y)
-        k = self._n_select()
-        if not X.flags.writeable:
-            X = np.array(X)
-        options = dict(self.method_params or {})
-        if self.relevance == "mi" and "random_state" not in options:
-            options["random_state"] = self.random_state
-        yv = self.classes_[y] if task == "classification" else y
-        _, keep, _, data = _compute(X, yv, self.relevance, task, self.constant, None, "MRMR", options, score=False)
+        X, y, task, k = self._validate_fit(X, y)
+        options = method_options(self, self.relevance)
+        _, keep, _, data = selector_compute(self, X, y, self.relevance, options, score=False)
         tX, ty, rtask, n_classes = data  # X without constant columns, (n, p_kept) float64 tensor
         # one streaming moments pass gives the F relevance and the column norms of the redundancy step
         Y = one_hot(ty, n_classes) if rtask == "classification" else ty.to(torch.float64)[:, None]

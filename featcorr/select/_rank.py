@@ -9,22 +9,10 @@ from sklearn.utils._param_validation import StrOptions
 
 from ..measures._dependence import DEPENDENCE_METHODS, MULTIVARIATE_METHODS, SIGNED_METHODS
 from ._base import BaseSelector
-from ._dependence_api import _compute
+from ._dependence_api import selector_compute
+from ._params import DEPENDENCE_PARAMETERS, method_options
 
 __all__ = ["Rank"]
-
-
-def _scores_for(est: BaseSelector, X: np.ndarray, y: np.ndarray, method: str, options: dict) -> np.ndarray:
-    """Scores (p,) of validated X, y with constant columns NaN when constant='drop'."""
-    yv = est.classes_[y] if est.task_ == "classification" else y
-    if not X.flags.writeable:  # read-only memmaps: torch wants writable memory
-        X = np.array(X)
-    s, keep, _, _ = _compute(
-        X, yv, method, est.task_, est.constant, None, type(est).__name__, options
-    )
-    out = np.full(X.shape[1], np.nan)
-    out[keep] = s.cpu().numpy()
-    return out
 
 
 class Rank(BaseSelector):
@@ -97,9 +85,7 @@ class Rank(BaseSelector):
     _parameter_constraints: dict = {
         **BaseSelector._parameter_constraints,
         "method": [StrOptions(set(DEPENDENCE_METHODS))],
-        "constant": [StrOptions({"raise", "drop"})],
-        "method_params": [dict, None],
-        "random_state": ["random_state"],
+        **DEPENDENCE_PARAMETERS,
     }
 
     def __init__(
@@ -130,13 +116,10 @@ class Rank(BaseSelector):
         -------
         self : Rank
         """
-        self._validate_params()
-        X, y, _ = self._validate_Xy(X, y, multi_output=self.method in MULTIVARIATE_METHODS)
-        k = self._n_select()
-        options = dict(self.method_params or {})
-        if self.method == "mi" and "random_state" not in options:
-            options["random_state"] = self.random_state
-        scores = _scores_for(self, X, y, self.method, options)
+        X, y, _, k = self._validate_fit(X, y, multi_output=self.method in MULTIVARIATE_METHODS)
+        s, keep, _, _ = selector_compute(self, X, y, self.method, method_options(self, self.method))
+        scores = np.full(X.shape[1], np.nan)  # NaN for constant columns dropped with constant='drop'
+        scores[keep] = s.cpu().numpy()
         self._set_from_scores(np.abs(scores) if self.method in SIGNED_METHODS else scores, k)
         self.scores_ = scores
         return self

@@ -10,8 +10,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..errors import FeatcorrError
-from ._params import validate_params
-from ._base import BaseSelector
+from ._base import BaseSelector, target_matrix
 
 __all__ = ["SequentialAttention", "omp_order"]
 
@@ -160,16 +159,10 @@ class SequentialAttention(BaseSelector):
         -------
         self
         """
-        validate_params(self)
-        X, y, task = self._validate_Xy(X, y)
-        k = self._n_select()
-        n, p = X.shape
-        if task == "classification":
-            Y = np.eye(int(y.max()) + 1)[y]
-        else:
-            Y = y.reshape(n, 1)
+        X, y, task, k = self._validate_fit(X, y)
+        p = X.shape[1]
         if self.mode == "linear":
-            order, picks = omp_order(X, Y, k)
+            order, picks = omp_order(X, target_matrix(y, task), k)
             scores = np.zeros(p)
             scores[order] = picks
             self.order_ = order

@@ -10,20 +10,29 @@ Reference ("exact"): the same estimator computed independently in float64
 numpy (Kornblith's U-centred Grams, HSIC averaged over the same batches).
 With --full-exact, also the full-data debiased CKA (the population target).
 
-    .venv/bin/python bench/bench_minibatch_cka.py [--n 10000 --batch 500 --depth 6 --width 512]
+    flock /tmp/featcorr-bench.lock .venv/bin/python bench/bench_minibatch_cka.py \
+        [--n 10000 --batch 500 --depth 6 --width 512 --threads 1 --route auto]
+
+--threads N sets torch's threads AND the BLAS pools (threadpoolctl: scipy's OpenBLAS, which featcorr's
+?syrk calls use) for both tools. --route gram|features forces featcorr's route to the pair traces
+(default auto: the cheaper by flop count, featcorr.stats._linear_traces.choose_route).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import time
 
 import numpy as np
+import scipy.linalg.blas  # noqa: F401  (loads scipy's OpenBLAS, featcorr's ?syrk, before threadpoolctl limits it)
 import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
+import featcorr.stats._minibatch_hsic as mb_module
 from featcorr.measures import debiased_cka_from, minibatch_cka_from
 from featcorr.stats import DebiasedMoments, MinibatchHSIC
 
@@ -163,27 +172,40 @@ def main():
     ap.add_argument("--d-in", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--full-exact", action="store_true")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: the libraries' choice)")
+    ap.add_argument("--route", choices=("auto", "gram", "features"), default="auto")
+    ap.add_argument("--dtypes", default="float64,float32,bfloat16", help="featcorr Gram dtypes to run")
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+    with contextlib.ExitStack() as stack:
+        if args.threads:
+            from threadpoolctl import threadpool_limits
 
+            torch.set_num_threads(args.threads)
+            stack.enter_context(threadpool_limits(args.threads))
+        if args.route != "auto":
+            mb_module.choose_route = lambda m, widths, dtype=None: "gram" if dtype == torch.bfloat16 else args.route
+        bench(args)
+    print(f"uptime: {os.popen('uptime').read().strip()}")
+
+
+def bench(args):
     torch.manual_seed(0)
     m1, m2 = mlp(args.depth, args.width, args.d_in), mlp(args.depth, args.width, args.d_in)
     X = torch.randn(args.n, args.d_in)
     loader = DataLoader(TensorDataset(X), batch_size=args.batch)
     names = relu_names(m1)
     print(f"workload: 2 MLPs depth {args.depth} width {args.width} d_in {args.d_in}, {len(names)}x{len(names)} "
-          f"layer pairs, N={args.n}, batch {args.batch}, torch threads {torch.get_num_threads()}")
+          f"layer pairs, N={args.n}, batch {args.batch}, torch threads {torch.get_num_threads()}, "
+          f"featcorr route {args.route}")
 
     ref = numpy_reference(collect(m1, m2, loader, names), names)
     runs = {
         "forward passes only": lambda: run_forward(m1, m2, loader),
         "pytorch-cka 1.1.3 compute_cka": lambda: run_pytorch_cka(m1, m2, loader, names),
-        "featcorr minibatch_cka, gemm float64": lambda: run_featcorr(m1, m2, loader, names, "float64"),
-        "featcorr minibatch_cka, gemm float32": lambda: run_featcorr(m1, m2, loader, names, "float32"),
-        "featcorr minibatch_cka, gemm bfloat16": lambda: run_featcorr(m1, m2, loader, names, "bfloat16"),
     }
+    for dt in args.dtypes.split(","):
+        runs[f"featcorr minibatch_cka, gemm {dt}"] = lambda dt=dt: run_featcorr(m1, m2, loader, names, dt)
     wall = {k: [] for k in runs}
     cpu = {k: [] for k in runs}
     mats = {}

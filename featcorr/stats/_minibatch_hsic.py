@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import (
@@ -36,6 +37,7 @@ from ..errors import (
     close_matches_hint,
 )
 from ._base import Statistic, _freeze, normalize_batch
+from ._linear_traces import choose_route, feature_space_traces, hollow_gram_traces
 from ._moments import normalize_pairs
 
 __all__ = ["MinibatchHSIC", "MinibatchHSICSnapshot", "MIN_BATCH_ROWS"]
@@ -45,6 +47,7 @@ MIN_BATCH_ROWS = 4
 
 _KERNELS = ("linear", "rbf")
 _GEMM_DTYPES = ("float64", "float32", "bfloat16")
+_NP_DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
 
 
 class MinibatchHSIC(Statistic):
@@ -172,6 +175,7 @@ class MinibatchHSIC(Statistic):
         self.n_rows = 0
         self.n_skipped_batches = 0
         self.n_skipped_rows = 0
+        self._workspace: dict[str, Any] = {}  # reused Gram buffer (not state: never saved or merged)
 
     def config(self) -> dict[str, Any]:
         bw = self.bandwidth if not isinstance(self.bandwidth, dict) else sorted(self.bandwidth.items())
@@ -247,8 +251,9 @@ class MinibatchHSIC(Statistic):
                 )
         self.widths = dict(widths)
         L = len(names)
-        self.H = torch.zeros(L, L, dtype=torch.float64, device=device)
-        self.ss = torch.zeros(L, dtype=torch.float64, device=device)
+        with torch.inference_mode(False):  # normal tensors: updates may come inside and outside inference_mode
+            self.H = torch.zeros(L, L, dtype=torch.float64, device=device)
+            self.ss = torch.zeros(L, dtype=torch.float64, device=device)
 
     def _raise_block_mismatch(self, widths: Mapping[str, int]) -> None:
         missing = [b for b in self.widths if b not in widths]
@@ -274,18 +279,16 @@ class MinibatchHSIC(Statistic):
         d = torch.empty(L, m, dtype=torch.float64, device=dev)  # ||x_i - mean||^2 per block
         centred = []
         for i, name in enumerate(names):
-            x = data[name].to(dev)
-            if self.gemm_dtype == "float64" or x.dtype == torch.float64:
-                x = x.to(torch.float64)
-                x = x - x.mean(dim=0)
-                d[i] = torch.einsum("ij,ij->i", x, x)
-                x = x if self.gemm_dtype == "float64" else x.to(torch.float32)
-            else:  # float32 (or lower) input, float32 products. Any shift is exact for unbiased linear HSIC:
-                x = x.to(torch.float32)  # the float32 mean only has to remove the offset, not be exact
-                x = x - x.mean(dim=0)
-                d[i] = torch.einsum("ij,ij->i", x, x)
-                if self.gemm_dtype == "bfloat16":
-                    x = x.to(torch.bfloat16)
+            x = data[name]
+            # float64 Grams, or float64 input: centre in float64. Else float32: any shift is exact for unbiased
+            # linear HSIC, so the float32 mean only has to remove the offset, not be exact.
+            wide = self.gemm_dtype == "float64" or x.dtype == torch.float64
+            x = self._centred(name, x, torch.float64 if wide else torch.float32, dev)
+            d[i] = torch.linalg.vecdot(x, x)
+            if self.gemm_dtype == "float32" and wide:
+                x = x.to(torch.float32)
+            elif self.gemm_dtype == "bfloat16":
+                x = x.to(torch.bfloat16)
             centred.append(x)
         if not bool(torch.isfinite(d).all()):  # NaN/inf anywhere in a row makes its squared norm non-finite
             bad = [names[i] for i in range(L) if not bool(torch.isfinite(d[i]).all())]
@@ -295,7 +298,10 @@ class MinibatchHSIC(Statistic):
             )
         self.ss += d.sum(dim=1)
         if self.kernel == "linear":
-            tr = _hollow_gram_products(centred).to(torch.float64)  # (L, L) tr(K~_a K~_b)
+            if choose_route(m, [x.shape[1] for x in centred], centred[0].dtype) == "features":
+                tr = feature_space_traces(centred, d)  # (L, L) tr(K~_a K~_b) from X_a^T X_b
+            else:
+                tr = hollow_gram_traces(centred, self._workspace).to(torch.float64)
             r = -d  # row sums of K~ for centred X: K 1 = 0, minus the diagonal
         else:
             if not self.sigma:
@@ -306,6 +312,20 @@ class MinibatchHSIC(Statistic):
         self.H += num / (m * (m - 3))
         self.n_batches += 1
         self.n_rows += m
+
+    def _centred(self, name: str, x: torch.Tensor, dtype: torch.dtype, dev: torch.device) -> torch.Tensor:
+        """``x - mean(x)`` in ``dtype``; on the CPU written into a buffer reused batch after batch (no page faults)."""
+        if dev.type != "cpu" or x.device.type != "cpu":
+            x = x.to(device=dev, dtype=dtype)
+            return x - x.mean(dim=0)
+        key = ("centred", name)
+        buf = self._workspace.get(key)
+        if buf is None or buf.shape != tuple(x.shape) or buf.dtype != _NP_DTYPES[dtype]:
+            buf = np.empty(tuple(x.shape), dtype=_NP_DTYPES[dtype])
+            self._workspace[key] = buf
+        out = torch.from_numpy(buf)  # a fresh view each batch: no torch inference-mode flag sticks to the buffer
+        out.copy_(x)
+        return out.sub_(out.mean(dim=0))
 
     def _set_bandwidths(self, names: list[str], centred: list[torch.Tensor], d: torch.Tensor) -> None:
         if self.bandwidth is not None:
@@ -417,8 +437,9 @@ class MinibatchHSIC(Statistic):
         self.widths = {str(k): int(v) for k, v in state["widths"]}
         self.sigma = {str(k): float(v) for k, v in state["sigma"]}
         if state["H"] is not None:
-            self.H = torch.as_tensor(state["H"], dtype=torch.float64).clone()
-            self.ss = torch.as_tensor(state["ss"], dtype=torch.float64).clone()
+            with torch.inference_mode(False):
+                self.H = torch.as_tensor(state["H"], dtype=torch.float64).clone()
+                self.ss = torch.as_tensor(state["ss"], dtype=torch.float64).clone()
         self.n_batches, self.n_rows, self.n_skipped_batches, self.n_skipped_rows = (int(c) for c in state["counts"])
         return self
 
@@ -477,43 +498,6 @@ class MinibatchHSICSnapshot:
 
 
 # ---------------------------------------------------------------------------
-def _hollow_gram_products(xs: list[torch.Tensor]) -> torch.Tensor:
-    """(L, L) matrix of tr(K~_a K~_b) for K_a = X_a X_a^T with zeroed diagonal, via one stacked product.
-
-    The rows are split into two halves; only the blocks (1,1), (2,2) and (1,2)
-    of each symmetric Gram are computed, and the off-diagonal block counts twice.
-    """
-    L = len(xs)
-    m = xs[0].shape[0]
-    dtype, dev = xs[0].dtype, xs[0].device
-    if m < 64:  # small batches: one full Gram each
-        G = torch.empty(L, m, m, dtype=dtype, device=dev)
-        for i, x in enumerate(xs):
-            torch.mm(x, x.T, out=G[i])
-            G[i].diagonal().zero_()
-        flat = G.reshape(L, -1) if dtype != torch.bfloat16 else G.reshape(L, -1).to(torch.float32)
-        return flat @ flat.T
-    h = m // 2
-    sizes = (h, m - h)
-    n_diag = h * h + (m - h) * (m - h)
-    D = torch.empty(L, n_diag, dtype=dtype, device=dev)  # diagonal blocks, flattened
-    O = torch.empty(L, h * (m - h), dtype=dtype, device=dev)  # off-diagonal block, flattened
-    for i, x in enumerate(xs):
-        x1, x2 = x[:h], x[h:]
-        b11 = D[i, : h * h].view(h, h)
-        b22 = D[i, h * h :].view(sizes[1], sizes[1])
-        torch.mm(x1, x1.T, out=b11)
-        torch.mm(x2, x2.T, out=b22)
-        b11.diagonal().zero_()
-        b22.diagonal().zero_()
-        torch.mm(x1, x2.T, out=O[i].view(h, sizes[1]))
-    if dtype == torch.bfloat16:  # bf16 Gram entries; their inner products in float32 (bf16 output would round)
-        D, O = D.to(torch.float32), O.to(torch.float32)
-    out = D @ D.T
-    out.addmm_(O, O.T, alpha=2.0)
-    return out
-
-
 def _fast_blocks(batch: Any, named: Mapping[str, Any]) -> dict[str, torch.Tensor] | None:
     """The batch as-is when it is a mapping of 2-D floating torch tensors with one n (hot path), else None.
 

@@ -1,0 +1,208 @@
+"""Pair traces tr(K~_a K~_b) of hollow linear Grams of one batch, by the cheaper of two exact routes.
+
+For centred blocks X_a (m x p_a), K_a = X_a X_a^T and K~_a is K_a with its
+diagonal zeroed. The minibatch HSIC statistic needs tr(K~_a K~_b) for every
+pair of blocks; two exact routes give it:
+
+- **Gram route**, cost ~ m^2 P / 2 + L^2 m^2 (P = sum of widths, L blocks):
+  one symmetric rank-k update (BLAS ?syrk, half the flops of a GEMM) per
+  block writes one triangle of K_a into a zeroed (L, m, m) buffer, the
+  diagonal is zeroed, and tr(K~_a K~_b) = 2 <tri_a, tri_b> for all pairs
+  comes from one (L x m^2) x (m^2 x L) product.
+- **Feature route**, cost ~ m P^2 / 2 + L P^2: with Z = [X_1 ... X_L] (m x P)
+  and C = Z^T Z (one ?syrk), tr(K_a K_b) = ||X_a^T X_b||_F^2 = ||C_ab||_F^2 and
+  tr(K~_a K~_b) = ||C_ab||_F^2 - sum_i ||x_ai||^2 ||x_bi||^2 (the diagonals).
+  Cheaper when the total width P is below about the batch size m.
+
+:func:`choose_route` compares the two flop counts. Both routes equal the
+textbook sum over i != j of (K_a)_ij (K_b)_ij up to rounding in the Gram
+dtype (tests/stats/test_minibatch_hsic.py checks both to 1e-10 in float64).
+On CPU, float32/float64 products use scipy's BLAS ?syrk on zero-copy numpy
+views of the torch tensors; bfloat16 and non-CPU tensors use torch matmuls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["choose_route", "hollow_gram_traces", "feature_space_traces", "ROUTES"]
+
+#: Exact routes to the pair traces: ``"gram"`` (m x m Grams) and ``"features"`` (P x P cross-products).
+ROUTES = ("gram", "features")
+
+_SYRK_DTYPES = (torch.float32, torch.float64)
+
+
+def choose_route(m: int, widths: Sequence[int], dtype: torch.dtype = torch.float64) -> str:
+    """The cheaper exact route, ``"gram"`` or ``"features"``, for a batch of ``m`` rows and these block widths.
+
+    Parameters
+    ----------
+    m : int
+        Rows in the batch.
+    widths : sequence of int
+        Feature count p_a of every block.
+    dtype : torch.dtype
+        Gram dtype; bfloat16 always takes the Gram route (no bfloat16 ?syrk).
+
+    Returns
+    -------
+    str
+        ``"features"`` when m P^2 / 2 + L P^2 < m^2 P / 2 + L^2 m^2 (P = sum of
+        widths, L blocks), i.e. roughly when P < m; else ``"gram"``.
+    """
+    if dtype == torch.bfloat16:
+        return "gram"
+    L, P = len(widths), sum(int(p) for p in widths)
+    gram = m * m * P / 2 + L * L * m * m
+    features = m * P * P / 2 + L * P * P
+    return "features" if features < gram else "gram"
+
+
+def _blas_syrk(dtype: torch.dtype) -> Any:
+    from scipy.linalg import blas  # lazy: scipy.linalg costs ~0.5 s to import
+
+    return blas.dsyrk if dtype == torch.float64 else blas.ssyrk
+
+
+def _syrk_rows(x: torch.Tensor, out: np.ndarray) -> None:
+    """One triangle (and the diagonal) of x x^T written into ``out`` (m x m, C-ordered); the other untouched.
+
+    ``x`` (m, p) is C-contiguous on the CPU, float32 or float64; ``out`` is a
+    numpy buffer of the same dtype whose other triangle stays as it was.
+    """
+    syrk = _blas_syrk(x.dtype)
+    # x^T is Fortran-ordered (p, m): trans=1 gives (x^T)^T x^T = x x^T, written into out^T (Fortran view).
+    res = syrk(1.0, x.numpy().T, beta=0.0, c=out.T, trans=1, lower=0, overwrite_c=1)
+    if res.ctypes.data != out.ctypes.data:  # scipy copied the output (should not happen): write it back
+        out[...] = res.T
+
+
+def hollow_gram_traces(xs: Sequence[torch.Tensor], workspace: dict[str, Any] | None = None) -> torch.Tensor:
+    """(L, L) matrix of tr(K~_a K~_b), K_a = X_a X_a^T with zeroed diagonal, by the Gram route.
+
+    Parameters
+    ----------
+    xs : sequence of torch.Tensor
+        L blocks (m, p_a) of one batch, one dtype (float64, float32 or
+        bfloat16), centred (not required for exactness, only for digits).
+    workspace : dict, optional
+        Reused between calls: holds the zeroed (L, m, m) Gram buffer so that a
+        stream of equal batches allocates it once.
+
+    Returns
+    -------
+    torch.Tensor
+        (L, L) symmetric, in the Gram dtype (float32 for bfloat16 inputs).
+
+    Notes
+    -----
+    CPU float32/float64: one BLAS ?syrk per block (m^2 p_a / 2 flops) into one
+    triangle of a buffer whose other triangle stays zero, then one product
+    of the flattened triangles (L^2 m^2). Elsewhere: the upper block-triangle
+    of each Gram via three torch matmuls (3/4 of the GEMM flops).
+    """
+    x0 = xs[0]
+    if x0.device.type != "cpu" or x0.dtype not in _SYRK_DTYPES:
+        return _hollow_gram_traces_torch(xs)
+    L, m = len(xs), x0.shape[0]
+    np_dtype = np.float64 if x0.dtype == torch.float64 else np.float32
+    ws = workspace if workspace is not None else {}
+    buf = ws.get("gram")
+    if buf is None or buf.shape != (L, m, m) or buf.dtype != np_dtype:
+        buf = np.zeros((L, m, m), dtype=np_dtype)  # numpy: no torch inference-mode flags on a reused buffer
+        ws["gram"] = buf
+    for i, x in enumerate(xs):
+        _syrk_rows(x.contiguous(), buf[i])
+        np.fill_diagonal(buf[i], 0.0)
+    flat = torch.from_numpy(buf.reshape(L, m * m))
+    return torch.mm(flat, flat.T).mul_(2.0)
+
+
+def feature_space_traces(xs: Sequence[torch.Tensor], d: torch.Tensor) -> torch.Tensor:
+    """(L, L) float64 matrix of tr(K~_a K~_b) by the feature route: ||X_a^T X_b||_F^2 - sum_i d_ai d_bi.
+
+    Parameters
+    ----------
+    xs : sequence of torch.Tensor
+        L blocks (m, p_a) of one batch, float32 or float64, centred.
+    d : torch.Tensor
+        (L, m) float64 squared row norms ||x_ai||^2 of the same blocks (the Gram diagonals).
+
+    Returns
+    -------
+    torch.Tensor
+        (L, L) float64, symmetric.
+
+    Notes
+    -----
+    C = Z^T Z for Z = [X_1 ... X_L] (one ?syrk on the CPU, m P^2 / 2 flops),
+    its squared entries summed block by block through an indicator matrix
+    (L P^2 flops). Identity: tr(K_a K_b) = tr(X_a X_a^T X_b X_b^T) = ||X_a^T X_b||_F^2.
+    """
+    widths = [x.shape[1] for x in xs]
+    Z = torch.cat(list(xs), dim=1).contiguous()
+    P = Z.shape[1]
+    if Z.device.type == "cpu" and Z.dtype in _SYRK_DTYPES:
+        C = torch.zeros(P, P, dtype=Z.dtype)
+        syrk = _blas_syrk(Z.dtype)
+        cn = C.numpy()
+        # Z is C-ordered (m, P), so Z^T is Fortran (P, m); trans=0 gives Z^T Z into cn^T (Fortran view).
+        res = syrk(1.0, Z.numpy().T, beta=0.0, c=cn.T, trans=0, lower=0, overwrite_c=1)
+        if res.ctypes.data != cn.ctypes.data:
+            C.copy_(torch.from_numpy(res.T))
+        diag = C.diagonal().clone()
+        C = C + C.T  # one triangle was written: symmetrise (diagonal doubled, fixed below)
+        C.diagonal().copy_(diag)
+    else:
+        C = Z.T @ Z
+    S = C.to(torch.float64).square_()
+    E = torch.zeros(P, len(xs), dtype=torch.float64, device=S.device)  # block indicator
+    lo = 0
+    for j, p in enumerate(widths):
+        E[lo : lo + p, j] = 1.0
+        lo += p
+    norms = E.T @ (S @ E)
+    return norms - d @ d.T
+
+
+def _hollow_gram_traces_torch(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Gram route with torch matmuls only (any device, bfloat16 included): upper block-triangle of each Gram.
+
+    The rows are split into two halves; the blocks (1,1), (2,2) and (1,2) of
+    each symmetric Gram are computed and the off-diagonal block counts twice.
+    bfloat16 Gram entries are multiplied in float32.
+    """
+    L = len(xs)
+    m = xs[0].shape[0]
+    dtype, dev = xs[0].dtype, xs[0].device
+    if m < 64:  # small batches: one full Gram each
+        G = torch.empty(L, m, m, dtype=dtype, device=dev)
+        for i, x in enumerate(xs):
+            torch.mm(x, x.T, out=G[i])
+            G[i].diagonal().zero_()
+        flat = G.reshape(L, -1) if dtype != torch.bfloat16 else G.reshape(L, -1).to(torch.float32)
+        return flat @ flat.T
+    h = m // 2
+    sizes = (h, m - h)
+    n_diag = h * h + (m - h) * (m - h)
+    D = torch.empty(L, n_diag, dtype=dtype, device=dev)  # diagonal blocks, flattened
+    O = torch.empty(L, h * (m - h), dtype=dtype, device=dev)  # off-diagonal block, flattened
+    for i, x in enumerate(xs):
+        x1, x2 = x[:h], x[h:]
+        b11 = D[i, : h * h].view(h, h)
+        b22 = D[i, h * h :].view(sizes[1], sizes[1])
+        torch.mm(x1, x1.T, out=b11)
+        torch.mm(x2, x2.T, out=b22)
+        b11.diagonal().zero_()
+        b22.diagonal().zero_()
+        torch.mm(x1, x2.T, out=O[i].view(h, sizes[1]))
+    if dtype == torch.bfloat16:  # bf16 Gram entries; their inner products in float32 (bf16 output would round)
+        D, O = D.to(torch.float32), O.to(torch.float32)
+    out = D @ D.T
+    out.addmm_(O, O.T, alpha=2.0)
+    return out

@@ -11,9 +11,10 @@ from sklearn.feature_selection import SelectKBest, f_classif, mutual_info_regres
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from featcorr.errors import ConstantFeatureError, FeatcorrError, InputTypeError, NonFiniteError, ShapeError
-from featcorr.select import Rank, dcor_score, f_score, hsic_score, kendall_score, mi_score, pearson_score, spearman_score
+from featcorr.select import MRMR, Rank, dcor_score, f_score, hsic_score, kendall_score, mi_score, pearson_score, spearman_score
 
 
 def _planted(rng, n=600):
@@ -127,7 +128,12 @@ def test_bad_inputs(rng):
     df = pd.DataFrame({"a": X[:, 0], "s": ["u"] * 50})
     with pytest.raises(InputTypeError, match=r"non-numeric column\(s\) \['s'\]"):
         Rank(n_features=1).fit(df, y)
-    with pytest.raises(ValueError, match="method"):
+    # parameter errors: a FeatcorrError and scikit-learn's InvalidParameterError, with its words
+    with pytest.raises(FeatcorrError, match="The 'method' parameter of Rank must be a str among") as err:
         Rank(method="spearmann").fit(X, y)
+    assert isinstance(err.value, InvalidParameterError)
+    with pytest.raises(FeatcorrError, match="The 'constant' parameter of MRMR must be a str among") as err:
+        MRMR(constant="keep").fit(X, y)
+    assert isinstance(err.value, InvalidParameterError)
     with pytest.raises(ShapeError, match="X has 7 features, but Rank is expecting 8"):
         Rank(n_features=2).fit(X, y).transform(X[:, :7])

@@ -143,6 +143,11 @@ def test_bad_inputs(rng):
     Yc[:, 1] = 3.0
     with pytest.raises(ConstantFeatureError, match=r"target unit\(s\) \[1\].*variance_weighted"):
         fc.similarity(X, Yc, measure="linear_predictivity", alpha=1.0)
+    with pytest.raises(ConstantFeatureError, match=r"target unit\(s\) \[1\].*variance_weighted"):
+        fc.similarity(X, Yc, measure="linear_predictivity")  # nested CV: raised by the inner score
+    want = ref_nested(X, Yc, ref_folds({"X": X, "Y": Yc}, 5, 0), average="variance_weighted")
+    got = fc.similarity(X, Yc, measure="linear_predictivity", average="variance_weighted")
+    assert got == pytest.approx(want, abs=1e-8)
     with pytest.raises(UnknownOptionError, match="n_folds=1"):
         fc.similarity(X, Y, measure="linear_predictivity", n_folds=1)
 

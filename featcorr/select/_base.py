@@ -345,9 +345,9 @@ class BaseSelector(SelectorMixin, BaseEstimator):
     n_features : int or "all", default=10
         Number of features to keep. More than the number of features of X raises.
     target : {"auto", "classification", "regression"}, default="auto"
-        Type of y; ``"auto"`` detects it (:func:`detect_task`: labels for
-        bool/str/int/categorical y and whole-number floats with at most 20
-        distinct values, else numbers).
+        Type of y; ``"auto"`` detects it (:func:`detect_task`: class labels
+        for bool/str/int/categorical y and for whole-number floats with at
+        most 20 distinct values and at most n/2; numbers otherwise).
 
     Notes
     -----

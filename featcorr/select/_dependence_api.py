@@ -321,8 +321,8 @@ def dependence(
           with the same ``n_neighbors`` (default 3) and ``random_state``
           (neighbour search on the CPU with a k-d tree, whatever X's device).
     target : {"auto", "classification", "regression"}, default="auto"
-        Type of y. ``"auto"`` (the rule of every selector,
-        :func:`featcorr.select._base.detect_task`): class labels for bool,
+        Type of y. ``"auto"`` (the rule of every selector, see
+        :class:`featcorr.select.BaseSelector`): class labels for bool,
         string, integer or categorical y, and for whole-number floats with at
         most 20 distinct values (and at most n/2); numbers otherwise (so
         scikit-learn's diabetes target, 214 whole values, is a regression

@@ -31,7 +31,7 @@ class Rank(BaseSelector):
     target : {"auto", "classification", "regression"}, default="auto"
         Type of y; ``"auto"`` detects it (bool/str/int/categorical labels and
         whole-number floats with at most 20 distinct values are classes; see
-        :class:`~featcorr.select._base.BaseSelector`).
+        :class:`~featcorr.select.BaseSelector`).
     constant : {"raise", "drop"}, default="raise"
         Constant features: raise :class:`~featcorr.errors.ConstantFeatureError`
         naming them, or give them a NaN score (never selected, ranked last) with a warning.

@@ -205,37 +205,35 @@ def pair_sums(x, order, yrec):
         sum_ij (x_i - x_j)^2, sum_i a_i.^2, sum_i a_i.].
     """
     n = x.shape[0]
-    keys = np.empty(n, dtype=np.int32)
-    xy = np.empty((n, 2))
-    bs = np.empty(n)
-    for k in range(n):  # gather in x order
-        i = order[k]
-        xy[k, 0] = x[i]
-        xy[k, 1] = yrec[i, 0]
-        bs[k] = yrec[i, 1]
-        keys[k] = np.int32(yrec[i, 2])
     tot, tot_c, sq, sq_c = 0.0, 0.0, 0.0, 0.0
-    for k0 in range(0, n, CHUNK):
+    for k0 in range(0, n, CHUNK):  # sums over x need no order
         t1, t2 = 0.0, 0.0
         for k in range(k0, min(k0 + CHUNK, n)):
-            t1 += xy[k, 0]
-            t2 += xy[k, 0] * xy[k, 0]
+            t1 += x[k]
+            t2 += x[k] * x[k]
         tot, tot_c = _add(tot, tot_c, t1)
         sq, sq_c = _add(sq, sq_c, t2)
     S = tot + tot_c
+    keys = np.empty(n, dtype=np.int32)
+    xy = np.empty((n, 2))
     p, p_c = 0.0, 0.0
     sy, sy_c, sxy, sxy_c = 0.0, 0.0, 0.0, 0.0
     s2, s2_c, a1, a1_c, a2, a2_c = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
-    for k0 in range(0, n, CHUNK):
+    for k0 in range(0, n, CHUNK):  # one pass in x order: gather, row sums a_k., their sums
         u_y, u_xy, u_s2, u_a1, u_a2 = 0.0, 0.0, 0.0, 0.0, 0.0
         for k in range(k0, min(k0 + CHUNK, n)):
-            xv = xy[k, 0]
-            yv = xy[k, 1]
+            i = order[k]
+            xv = x[i]
+            yv = yrec[i, 0]
+            bv = yrec[i, 1]
+            keys[k] = np.int32(yrec[i, 2])
+            xy[k, 0] = xv
+            xy[k, 1] = yv
             a = (2.0 * k - n) * xv + (S - 2.0 * (p + p_c))  # a_k. from the (compensated) sorted prefix
             p, p_c = _add(p, p_c, xv)
             u_y += yv
             u_xy += xv * yv
-            u_s2 += a * bs[k]
+            u_s2 += a * bv
             u_a1 += a
             u_a2 += a * a
         sy, sy_c = _add(sy, sy_c, u_y)

@@ -1,7 +1,8 @@
 """Benchmark: ``linear_predictivity`` (held-out ridge R^2 from per-fold moments) on wide layers.
 
 Workload: n samples (default 10 000) of two seeded float32 "post-ReLU"
-representations of width p = q (default 512 and 1024), non-zero means.
+representations of width p = q (default 512 and 1024), non-zero means
+(``make_data`` of bench_cca_procrustes.py).
 ``FoldMoments(n_folds=5)`` is accumulated once over batches of 1000 rows;
 then ``linear_predictivity_from`` is timed on that snapshot:
 
@@ -34,17 +35,8 @@ import time
 
 import numpy as np
 import torch
+from bench_cca_procrustes import make_data  # the same seeded post-ReLU X, Y (n, p) float32
 from threadpoolctl import threadpool_limits
-
-
-def make_data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded float32 post-ReLU-like X (n, p) and a noisy nonlinear map of it Y (n, p)."""
-    rng = np.random.default_rng(seed)
-    Z = rng.standard_normal((n, p), dtype=np.float32)
-    X = np.maximum(Z @ (rng.standard_normal((p, p), dtype=np.float32) / np.sqrt(p)), 0) + 0.5
-    noise = rng.standard_normal((n, p), dtype=np.float32)
-    Y = np.maximum(X @ (rng.standard_normal((p, p), dtype=np.float32) / np.sqrt(p)) + noise, 0) + 1.0
-    return X, Y
 
 
 def accumulate(X: np.ndarray, Y: np.ndarray, batch: int = 1000):

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["choose_route", "hollow_gram_traces", "feature_space_traces", "ROUTES"]
+__all__ = ["choose_route", "hollow_gram_traces", "feature_space_traces", "uses_blas", "ROUTES"]
 
 #: Exact routes to the pair traces: ``"gram"`` (m x m Grams) and ``"features"`` (P x P cross-products).
 ROUTES = ("gram", "features")
@@ -63,6 +63,11 @@ def choose_route(m: int, widths: Sequence[int], dtype: torch.dtype = torch.float
     return "features" if features < gram else "gram"
 
 
+def uses_blas(device: torch.device, dtype: torch.dtype) -> bool:
+    """True when :func:`hollow_gram_traces` runs BLAS ?syrk (CPU float32/float64) and can return the diagonals."""
+    return torch.device(device).type == "cpu" and dtype in _SYRK_DTYPES
+
+
 def _blas_syrk(dtype: torch.dtype) -> Any:
     from scipy.linalg import blas  # lazy: scipy.linalg costs ~0.5 s to import
 
@@ -82,7 +87,9 @@ def _syrk_rows(x: torch.Tensor, out: np.ndarray) -> None:
         out[...] = res.T
 
 
-def hollow_gram_traces(xs: Sequence[torch.Tensor], workspace: dict[str, Any] | None = None) -> torch.Tensor:
+def hollow_gram_traces(
+    xs: Sequence[torch.Tensor], workspace: dict[Any, Any] | None = None, *, diagonals: torch.Tensor | None = None
+) -> torch.Tensor:
     """(L, L) matrix of tr(K~_a K~_b), K_a = X_a X_a^T with zeroed diagonal, by the Gram route.
 
     Parameters
@@ -91,8 +98,11 @@ def hollow_gram_traces(xs: Sequence[torch.Tensor], workspace: dict[str, Any] | N
         L blocks (m, p_a) of one batch, one dtype (float64, float32 or
         bfloat16), centred (not required for exactness, only for digits).
     workspace : dict, optional
-        Reused between calls: holds the zeroed (L, m, m) Gram buffer so that a
-        stream of equal batches allocates it once.
+        Reused between calls: holds the (L, m, m) Gram buffers so that a
+        stream of equal batches allocates them once.
+    diagonals : torch.Tensor, optional
+        (L, m) float64: receives the Gram diagonals ||x_ai||^2 (on the BLAS
+        path, :func:`uses_blas`, read off the Gram before they are zeroed).
 
     Returns
     -------
@@ -107,17 +117,22 @@ def hollow_gram_traces(xs: Sequence[torch.Tensor], workspace: dict[str, Any] | N
     of each Gram via three torch matmuls (3/4 of the GEMM flops).
     """
     x0 = xs[0]
-    if x0.device.type != "cpu" or x0.dtype not in _SYRK_DTYPES:
-        return _hollow_gram_traces_torch(xs)
+    ws = workspace if workspace is not None else {}
+    if not uses_blas(x0.device, x0.dtype):
+        if diagonals is not None:
+            for i, x in enumerate(xs):
+                diagonals[i] = torch.linalg.vecdot(x, x)
+        return _hollow_gram_traces_torch(xs, ws)
     L, m = len(xs), x0.shape[0]
     np_dtype = np.float64 if x0.dtype == torch.float64 else np.float32
-    ws = workspace if workspace is not None else {}
     buf = ws.get("gram")
     if buf is None or buf.shape != (L, m, m) or buf.dtype != np_dtype:
         buf = np.zeros((L, m, m), dtype=np_dtype)  # numpy: no torch inference-mode flags on a reused buffer
         ws["gram"] = buf
     for i, x in enumerate(xs):
         _syrk_rows(x.contiguous(), buf[i])
+        if diagonals is not None:
+            diagonals[i] = torch.from_numpy(np.diagonal(buf[i]).copy())
         np.fill_diagonal(buf[i], 0.0)
     flat = torch.from_numpy(buf.reshape(L, m * m))
     return torch.mm(flat, flat.T).mul_(2.0)
@@ -170,12 +185,13 @@ def feature_space_traces(xs: Sequence[torch.Tensor], d: torch.Tensor) -> torch.T
     return norms - d @ d.T
 
 
-def _hollow_gram_traces_torch(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+def _hollow_gram_traces_torch(xs: Sequence[torch.Tensor], workspace: dict[Any, Any] | None = None) -> torch.Tensor:
     """Gram route with torch matmuls only (any device, bfloat16 included): upper block-triangle of each Gram.
 
     The rows are split into two halves; the blocks (1,1), (2,2) and (1,2) of
-    each symmetric Gram are computed and the off-diagonal block counts twice.
-    bfloat16 Gram entries are multiplied in float32.
+    each symmetric Gram are computed (into buffers kept in ``workspace``) and
+    the off-diagonal block counts twice. bfloat16 Gram entries are multiplied
+    in float32.
     """
     L = len(xs)
     m = xs[0].shape[0]
@@ -188,21 +204,32 @@ def _hollow_gram_traces_torch(xs: Sequence[torch.Tensor]) -> torch.Tensor:
         flat = G.reshape(L, -1) if dtype != torch.bfloat16 else G.reshape(L, -1).to(torch.float32)
         return flat @ flat.T
     h = m // 2
-    sizes = (h, m - h)
-    n_diag = h * h + (m - h) * (m - h)
-    D = torch.empty(L, n_diag, dtype=dtype, device=dev)  # diagonal blocks, flattened
-    O = torch.empty(L, h * (m - h), dtype=dtype, device=dev)  # off-diagonal block, flattened
+    k = m - h
+    ws = workspace if workspace is not None else {}
+    key = ("blocks", L, m, dtype, dev)
+    if key not in ws:
+        for old in [w for w in ws if isinstance(w, tuple) and w[0] == "blocks"]:
+            del ws[old]
+        with torch.inference_mode(False):  # normal tensors: written inside and outside inference_mode
+            D = torch.empty(L, h * h + k * k, dtype=dtype, device=dev)  # diagonal blocks, flattened
+            O = torch.empty(L, h * k, dtype=dtype, device=dev)  # off-diagonal block, flattened
+            up = dtype == torch.bfloat16  # bf16 Gram entries: their inner products in float32
+            Df = torch.empty(D.shape, dtype=torch.float32, device=dev) if up else D
+            Of = torch.empty(O.shape, dtype=torch.float32, device=dev) if up else O
+        ws[key] = (D, O, Df, Of)
+    D, O, Df, Of = ws[key]
     for i, x in enumerate(xs):
         x1, x2 = x[:h], x[h:]
         b11 = D[i, : h * h].view(h, h)
-        b22 = D[i, h * h :].view(sizes[1], sizes[1])
+        b22 = D[i, h * h :].view(k, k)
         torch.mm(x1, x1.T, out=b11)
         torch.mm(x2, x2.T, out=b22)
         b11.diagonal().zero_()
         b22.diagonal().zero_()
-        torch.mm(x1, x2.T, out=O[i].view(h, sizes[1]))
-    if dtype == torch.bfloat16:  # bf16 Gram entries; their inner products in float32 (bf16 output would round)
-        D, O = D.to(torch.float32), O.to(torch.float32)
-    out = D @ D.T
-    out.addmm_(O, O.T, alpha=2.0)
+        torch.mm(x1, x2.T, out=O[i].view(h, k))
+    if Df is not D:
+        Df.copy_(D)
+        Of.copy_(O)
+    out = Df @ Df.T
+    out.addmm_(Of, Of.T, alpha=2.0)
     return out

@@ -37,7 +37,7 @@ from ..errors import (
     close_matches_hint,
 )
 from ._base import Statistic, _freeze, normalize_batch
-from ._linear_traces import choose_route, feature_space_traces, hollow_gram_traces
+from ._linear_traces import choose_route, feature_space_traces, hollow_gram_traces, uses_blas
 from ._moments import normalize_pairs
 
 __all__ = ["MinibatchHSIC", "MinibatchHSICSnapshot", "MIN_BATCH_ROWS"]
@@ -48,6 +48,7 @@ MIN_BATCH_ROWS = 4
 _KERNELS = ("linear", "rbf")
 _GEMM_DTYPES = ("float64", "float32", "bfloat16")
 _NP_DTYPES = {torch.float64: np.float64, torch.float32: np.float32}
+_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 class MinibatchHSIC(Statistic):
@@ -277,6 +278,10 @@ class MinibatchHSIC(Statistic):
         names = list(self.widths)
         L = len(names)
         d = torch.empty(L, m, dtype=torch.float64, device=dev)  # ||x_i - mean||^2 per block
+        gram_dtype = _TORCH_DTYPES[self.gemm_dtype]
+        route = choose_route(m, list(self.widths.values()), gram_dtype) if self.kernel == "linear" else "rbf"
+        # BLAS ?syrk Grams carry the squared row norms on their diagonal: read them there, not in another pass
+        norms_from_gram = route == "gram" and uses_blas(dev, gram_dtype)
         centred = []
         for i, name in enumerate(names):
             x = data[name]
@@ -284,29 +289,30 @@ class MinibatchHSIC(Statistic):
             # linear HSIC, so the float32 mean only has to remove the offset, not be exact.
             wide = self.gemm_dtype == "float64" or x.dtype == torch.float64
             x = self._centred(name, x, torch.float64 if wide else torch.float32, dev)
-            d[i] = torch.linalg.vecdot(x, x)
-            if self.gemm_dtype == "float32" and wide:
-                x = x.to(torch.float32)
-            elif self.gemm_dtype == "bfloat16":
-                x = x.to(torch.bfloat16)
+            if not norms_from_gram:
+                d[i] = torch.linalg.vecdot(x, x)
+            if x.dtype != gram_dtype:
+                x = x.to(gram_dtype)
             centred.append(x)
+        if route == "features":
+            tr = feature_space_traces(centred, d)  # (L, L) tr(K~_a K~_b) from X_a^T X_b
+        elif route == "gram":
+            tr = hollow_gram_traces(centred, self._workspace, diagonals=d if norms_from_gram else None)
+            tr = tr.to(torch.float64)
         if not bool(torch.isfinite(d).all()):  # NaN/inf anywhere in a row makes its squared norm non-finite
             bad = [names[i] for i in range(L) if not bool(torch.isfinite(d[i]).all())]
+            self._workspace.clear()  # buffers may hold NaN: start clean
             raise NonFiniteError(
                 f"MinibatchHSIC.update: block(s) {bad} contain NaN or inf (or values too large to square in "
                 f"{self.gemm_dtype}); remove or impute those samples first."
             )
-        self.ss += d.sum(dim=1)
-        if self.kernel == "linear":
-            if choose_route(m, [x.shape[1] for x in centred], centred[0].dtype) == "features":
-                tr = feature_space_traces(centred, d)  # (L, L) tr(K~_a K~_b) from X_a^T X_b
-            else:
-                tr = hollow_gram_traces(centred, self._workspace).to(torch.float64)
-            r = -d  # row sums of K~ for centred X: K 1 = 0, minus the diagonal
-        else:
+        if route == "rbf":
             if not self.sigma:
                 self._set_bandwidths(names, centred, d)
             tr, r = self._rbf_terms(names, centred, d)
+        else:
+            r = -d  # row sums of K~ for centred X: K 1 = 0, minus the diagonal
+        self.ss += d.sum(dim=1)
         s = r.sum(dim=1)  # (L,) totals 1'K~1
         num = tr + torch.outer(s, s) / ((m - 1) * (m - 2)) - (2.0 / (m - 2)) * (r @ r.T)
         self.H += num / (m * (m - 3))

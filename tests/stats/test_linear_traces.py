@@ -38,7 +38,7 @@ def _shapes_blocks(rng, m, widths, offset=3.0):
     return X
 
 
-@pytest.mark.parametrize("m", [4, 5, 17, 60])
+@pytest.mark.parametrize("m", [4, 5, 17, 100])  # 100 >= 64: the torch route's block-triangle path
 @pytest.mark.parametrize("widths", [(3, 2, 5), (40, 90, 7), (1, 130, 2)])
 @pytest.mark.parametrize("centre", [True, False])
 def test_both_routes_equal_the_textbook_traces_in_float64(rng, m, widths, centre):
@@ -53,7 +53,7 @@ def test_both_routes_equal_the_textbook_traces_in_float64(rng, m, widths, centre
     got_f = feature_space_traces(xs, d).numpy()
     np.testing.assert_allclose(got_g, want, rtol=1e-10, atol=1e-12 * scale)
     np.testing.assert_allclose(got_f, want, rtol=1e-10, atol=1e-10 * scale)
-    got_t = _hollow_gram_traces_torch(xs).numpy()  # the non-BLAS Gram route (GPU, bfloat16)
+    got_t = _hollow_gram_traces_torch(xs, {}).numpy()  # the non-BLAS Gram route (GPU, bfloat16)
     np.testing.assert_allclose(got_t, want, rtol=1e-10, atol=1e-12 * scale)
 
 
@@ -122,13 +122,15 @@ def test_float32_feature_route_close_to_float64(rng, monkeypatch):
     assert np.abs(a - b).max() > 0  # really float32
 
 
-def test_updates_inside_and_outside_inference_mode_share_buffers(rng):
-    data = {k: torch.from_numpy(v).float() for k, v in {"x": rng.normal(size=(60, 70)), "y": rng.normal(size=(60, 9))}.items()}
-    s = MinibatchHSIC(batch_size=30, gemm_dtype="float32")
+@pytest.mark.parametrize("gemm_dtype", ["float64", "float32", "bfloat16"])
+def test_updates_inside_and_outside_inference_mode_share_buffers(rng, gemm_dtype):
+    n = 160  # batches of 80 >= 64: the bfloat16 route's block buffers are used too
+    data = {k: torch.from_numpy(v).float() for k, v in {"x": rng.normal(size=(n, 70)), "y": rng.normal(size=(n, 9))}.items()}
+    s = MinibatchHSIC(batch_size=80, gemm_dtype=gemm_dtype)
     with torch.inference_mode():
-        s.update({k: v[:30] for k, v in data.items()})
-    s.update({k: v[30:] for k, v in data.items()})
+        s.update({k: v[:80] for k, v in data.items()})
+    s.update({k: v[80:] for k, v in data.items()})
     with torch.inference_mode():
-        s.update({k: v[:30] for k, v in data.items()})
-    ref = MinibatchHSIC(batch_size=30, gemm_dtype="float32").update({k: torch.cat([v, v[:30]]) for k, v in data.items()})
+        s.update({k: v[:80] for k, v in data.items()})
+    ref = MinibatchHSIC(batch_size=80, gemm_dtype=gemm_dtype).update({k: torch.cat([v, v[:80]]) for k, v in data.items()})
     np.testing.assert_allclose(s.finalize().matrix().numpy(), ref.finalize().matrix().numpy(), rtol=1e-12)

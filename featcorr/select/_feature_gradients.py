@@ -109,7 +109,13 @@ class FeatureGradients(BaseSelector):
     ``data`` a *re-iterable* (a DataLoader or a list) of ``(X_chunk, y_chunk)``
     pairs: one float64 pass computes the preprocessing statistics, then every
     epoch re-cuts the chunks into minibatches. Memory is O(batch_size x D
-    + D^2) (the D^2 term only for D <= 4096; wider data use power iteration).
+    + min(n, D)^2): the top singular value comes from the smaller Gram matrix,
+    D x D (float32 ``syrk`` in the statistics pass, n D^2 / 2 multiply-adds)
+    or, for data in memory with n < D, n x n (n^2 D / 2); a stream with
+    D > 4096 uses power iteration over passes instead.
+
+    Cost: the statistics pass above, then n_epochs * n * D * (block + 6 order)
+    multiply-adds for the search (block = 16 rows), linear in n and D.
 
     What it can see: subsets whose *joint* linear span explains y, including
     suppressor pairs (y = x_a - x_b with corr(x_a, x_b) ~ 0.95, where each
@@ -223,17 +229,21 @@ class FeatureGradients(BaseSelector):
         classification = task == "classification"
         stats = data_statistics(
             lambda: ((Xc[i : i + 8192], yt[i : i + 8192]) for i in range(0, n, 8192)),
-            preprocess=self.preprocess, classification=classification, device=device,
+            preprocess=self.preprocess, classification=classification, device=device, rows=Xc,
         )
         bs = min(self.batch_size, n)
         gen = torch.Generator(device="cpu").manual_seed(int(check_random_state(self.random_state).randint(2**31)))
 
         def epoch_chunks(epoch):
-            idx = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
-            idx = idx.to(device)
+            if not self.shuffle:  # contiguous row slices: views, no copy
+                for i in range(0, n - bs + 1, bs):
+                    yield Xc[i : i + bs], yt[i : i + bs]
+                return
+            idx = torch.randperm(n, generator=gen).to(device)
+            rows = torch.empty(bs, Xc.shape[1], dtype=Xc.dtype, device=device)  # reused: consumed before the next
             for i in range(0, n - bs + 1, bs):
                 sel = idx[i : i + bs]
-                yield Xc[sel], yt[sel]
+                yield torch.index_select(Xc, 0, sel, out=rows), yt[sel]
 
         x, steps = fit_feature_gradients(
             epoch_chunks, stats, n_features_in=Xc.shape[1], order=self.order, penalty=float(self.penalty),

@@ -2,9 +2,10 @@
 
 Data come as a re-iterable of (X_chunk, y_chunk) tensor pairs, so the same
 code serves arrays in memory (chunks are views) and DataLoaders too large for
-memory. Pass 1 accumulates float64 column means/variances (and the D x D
-co-moments for D <= 4096) to z-score X and divide it by the top singular value
-of Z / sqrt(N); then every epoch re-batches the chunks into minibatches of
+memory. Pass 1 accumulates column means/variances (merged in float64) and
+the D x D co-moments (float32 ``syrk`` per chunk, float64 sum; or the n x n Gram
+when the data are in memory and n < D) to z-score X and divide it by the top
+singular value of Z / sqrt(N); then every epoch re-batches the chunks into minibatches of
 ``batch_size`` rows (the last partial batch is dropped, as NNI does) and takes
 one clipped Adam step per batch on the relaxed objective.
 """
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import ConstantFeatureError, FeatcorrError, NotEnoughSamplesError, ShapeError
+from ._gram import add_gram, full_from_upper
 from ._learnability import SLE_COEFFICIENTS, BatchWorkspace
 
 __all__ = ["FGData", "fit_feature_gradients", "data_statistics", "iter_batches"]
@@ -43,8 +45,20 @@ def data_statistics(
     preprocess: str,
     classification: bool,
     device: torch.device,
+    rows: torch.Tensor | None = None,
 ) -> FGData:
-    """One float64 pass: n, means, stds, top singular value of the standardised data, y statistics."""
+    """One pass: n, means, stds, top singular value of the standardised data / sqrt(n), y statistics.
+
+    Means and variances are float32 (or the chunk's dtype) column sums of each
+    chunk, centred by the chunk's own mean and merged across chunks in float64
+    (Chan et al.). The top singular value sv1 of Z / sqrt(n), Z the centred
+    (z-scored) data, is the square root of the largest eigenvalue of the
+    smaller Gram matrix: Z^T Z / n (D x D, accumulated in the same pass from
+    float32 ``syrk`` products of the centred chunks, n D^2 / 2 multiply-adds)
+    when D <= n, or Z Z^T / n (n x n, from ``rows``, the whole data in memory,
+    n^2 D / 2) when n < D; a stream with D > 4096 falls back to power
+    iteration over passes. NNI computes the same sv1 with scipy's ``svds``.
+    """
     n = 0
     mean = None
     m2 = None
@@ -52,6 +66,8 @@ def data_statistics(
     y_sum = 0.0
     y_sq = 0.0
     classes: set = set()
+    use_rows = rows is not None and rows.shape[0] < rows.shape[1]
+    buf = None
     for xb, yb in chunks():
         xb = xb.to(device=device)
         if not xb.is_floating_point():
@@ -60,25 +76,31 @@ def data_statistics(
         nb = xb.shape[0]
         if nb == 0:
             continue
-        mb = xb.sum(0, dtype=torch.float64) / nb  # float64 sums over the chunk's own dtype
-        cb = xb - mb.to(xb.dtype)  # centred chunk, no float64 copy of float32 data
         if mean is None:
             D = xb.shape[1]
             mean = torch.zeros(D, dtype=torch.float64, device=device)
             m2 = torch.zeros(D, dtype=torch.float64, device=device)
-            if D <= _MAX_DENSE_D:
+            if D <= _MAX_DENSE_D and not use_rows:
                 cov = torch.zeros(D, D, dtype=torch.float64, device=device)
         elif xb.shape[1] != mean.shape[0]:
             raise ShapeError(
                 f"FeatureGradients: a chunk has {xb.shape[1]} features but earlier chunks had {mean.shape[0]}."
             )
+        # column sums in the chunk's dtype (torch's cascade summation: ~1e-7 relative in float32); a
+        # float64 reduction of float32 data is ~20x slower on CPU
+        mb = xb.sum(0).to(torch.float64) / nb
+        if buf is None or buf.shape != xb.shape or buf.dtype != xb.dtype:
+            buf = torch.empty_like(xb)
+            sq = torch.empty_like(xb)
+        cb = torch.sub(xb, mb.to(xb.dtype), out=buf)  # centred chunk, preallocated (no page faults per chunk)
+        ssq = torch.mul(cb, cb, out=sq).sum(0).to(torch.float64)
+        ssq -= cb.sum(0).to(torch.float64) ** 2 / nb  # cb's own mean is not exactly 0 after rounding mb
         tot = n + nb
         delta = mb - mean
         if cov is not None:
-            c32 = cb.to(torch.float32)  # centred per chunk, so a float32 GEMM keeps ~7 digits; float64 sum
-            # (cb's own mean is not exactly 0 in float32; the GEMM of the centred chunk still has ~7 digits)
-            cov += (c32.T @ c32).to(torch.float64) + torch.outer(delta, delta) * (n * nb / tot)
-        m2 += (cb * cb).sum(0, dtype=torch.float64) + delta * delta * (n * nb / tot)
+            add_gram(cov, cb)  # float32 syrk of the centred chunk: ~7 digits; float64 sum across chunks
+            cov += torch.outer(delta, delta) * (n * nb / tot)
+        m2 += ssq + delta * delta * (n * nb / tot)
         mean += delta * (nb / tot)
         n = tot
         if classification:
@@ -86,17 +108,20 @@ def data_statistics(
         else:
             y_sum += float(yb.sum())
             y_sq += float((yb * yb).sum())
+    del buf
     if mean is None or n < 2:
         raise NotEnoughSamplesError(f"FeatureGradients: the data hold {n} sample(s); at least 2 are required.")
-    std = (m2 / (n - 1)).sqrt()
+    std = (m2.clamp_min(0.0) / (n - 1)).sqrt()
     if preprocess == "zscore":
         std = torch.where(std > 0, std, torch.ones_like(std))
     else:
         std = torch.ones_like(std)
     # top singular value of Z / sqrt(n), Z the centred (and z-scored) data
     if cov is not None:
-        c = cov / torch.outer(std, std) / n
+        c = full_from_upper(cov) / torch.outer(std, std) / n
         sv1 = _top_eigenvalue(c) ** 0.5
+    elif use_rows:
+        sv1 = _rows_sv1(rows, mean, std) ** 0.5
     else:
         sv1 = _power_sv1(chunks, mean, std, n, device)
     if not sv1 > 0:
@@ -109,6 +134,18 @@ def data_statistics(
     if not y_var > 0:
         raise ConstantFeatureError("FeatureGradients: the target y is constant; nothing can be learned from it.")
     return FGData(n, mean, std * sv1, y_mean, float(np.sqrt(y_var)), None)
+
+
+def _rows_sv1(rows: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, block: int = 4096) -> float:
+    """Largest eigenvalue of Z Z^T / n (n x n), Z = (rows - mean) / std, from float32 column blocks."""
+    n, D = rows.shape
+    gram = torch.zeros(n, n, dtype=torch.float64, device=rows.device)
+    m32 = mean.to(device=rows.device, dtype=torch.float32)
+    s32 = std.to(device=rows.device, dtype=torch.float32)
+    for j in range(0, D, block):
+        z = (rows[:, j : j + block].to(torch.float32) - m32[j : j + block]) / s32[j : j + block]
+        add_gram(gram, z.T)  # (block, n): adds z z^T
+    return _top_eigenvalue(full_from_upper(gram) / n)
 
 
 def _top_eigenvalue(c: torch.Tensor) -> float:
@@ -210,7 +247,7 @@ def _fit(epoch_chunks, stats, *, n_features_in, order, penalty, batch_size, n_ep
     scale = stats.scale.to(device=device, dtype=dtype)
     classes = None if stats.classes is None else torch.as_tensor(stats.classes, dtype=dtype, device=device)
     ws = BatchWorkspace(batch_size, D, order, SLE_COEFFICIENTS[order], dtype=dtype, device=device)
-    xbuf = torch.empty(batch_size, D, dtype=dtype, device=device)
+    xbuf = ws.batch  # batches are standardised straight into the workspace's buffer
     steps = 0
     n_adam = -(-n_epochs * (stats.n // batch_size) // accum_steps)
     gacc = torch.zeros_like(x)

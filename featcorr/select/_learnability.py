@@ -156,88 +156,120 @@ class BatchWorkspace:
 
     Rows are cut into blocks of ``block`` rows (zero-padded at the end). A
     product G_s r splits into the part inside each block, from the block's
-    own (block x block) Gram W_A X_A^T (computed once per batch), and the part
-    across blocks, W_A . (reverse cumulative sum over blocks of X_B^T r_B).
-    Each chain step is two batched matrix-vector passes over the batch; the
-    cost is O(n D (block + order)) time and O(n (D + block)) memory, never
-    n x n. The gradient is written out by hand (no autograd):
-    d/ds_d y^T G^m y = sum_t u_t^T triu(x_d x_d^T, 1) v_{m-1-t} with u_t = (G^T)^t y,
-    v_t = G^t y, summed over k with the coefficients folded in.
+    own (block x block) Gram triu(X_A diag(s) X_A^T, 1) (computed once per
+    batch), and the part across blocks, X_A diag(s) (reverse cumulative sum
+    over blocks of X_B^T r_B). The right chain v_t = G^t y and the left
+    chain u_t = (G^T)^t y advance together, so each chain step is two
+    batched passes over the batch with two vectors each, laid out as rows
+    ((nb, 2, b) x (nb, b, D)) -- the layout that runs as fast as a plain
+    matrix-vector product on CPU. The cost is O(n D (block + order)) time and
+    O(n (D + block)) memory, never n x n. The gradient is written out by hand
+    (no autograd): d/ds_d y^T G^m y = sum_t u_t^T triu(x_d x_d^T, 1) v_{m-1-t},
+    summed over k with the coefficients folded in.
+
+    Tested against autograd through :func:`learnability_terms` (itself tested
+    against brute-force chain enumeration) in tests/select/test_feature_gradients.py.
     """
 
     def __init__(self, n: int, D: int, order: int, coef, *, dtype: torch.dtype, device: torch.device,
-                 block: int = 64) -> None:
+                 block: int = 16) -> None:
         self.n, self.D, self.order = n, D, order
         self.b = max(1, min(block, n))
         self.nb = -(-n // self.b)
         self.alpha = torch.as_tensor(np.asarray(coef, dtype=np.float64) * chain_scales(n, order), dtype=dtype,
                                      device=device)
+        self._alpha = [float(a) for a in self.alpha]
         kw = {"dtype": dtype, "device": device}
         self.Xp = torch.zeros(self.nb * self.b, D, **kw)  # padded batch
-        self.Wp = torch.zeros(self.nb * self.b, D, **kw)
-        self.upper = torch.ones(self.b, self.b, dtype=torch.bool, device=device).triu(1)
+        self.Wp = torch.zeros(self.nb * self.b, D, **kw)  # X * s
+        self.X3 = self.Xp.view(self.nb, self.b, D)
+        self.W3 = self.Wp.view(self.nb, self.b, D)
+        self.upper = torch.ones(self.b, self.b, dtype=dtype, device=device).triu(1)
+        # preallocated work buffers: a fresh (n, D) tensor per step costs more in page faults than its GEMM
+        self.Ku = torch.empty(self.nb, self.b, self.b, **kw)
+        self.KuT = self.Ku.transpose(1, 2)
+        self.G3 = torch.empty(self.nb, self.b, D, **kw)
+        self.bs = torch.empty(self.nb, 2 * order, D, **kw)
+        self.P = torch.empty(self.nb, order, D, **kw)
+        self.bs_c = {c: torch.empty(self.nb, c, D, **kw) for c in (1, 2)}
+        self.C_c = {c: torch.empty(self.nb, c, D, **kw) for c in (1, 2)}
+        self.S_c = {c: torch.empty(self.nb, c, D, **kw) for c in (1, 2)}
+
+    @property
+    def batch(self) -> torch.Tensor:
+        """The (n, D) view of the batch buffer: write a batch here and :meth:`set_batch` skips its copy."""
+        return self.Xp[: self.n]
 
     def set_batch(self, X: torch.Tensor, s: torch.Tensor) -> None:
         """Fix the batch X (n, D) and the weights s (D,)."""
-        n, b, nb = self.n, self.b, self.nb
-        self.Xp[:n].copy_(X)
+        if X.data_ptr() != self.Xp.data_ptr() or X.stride() != self.Xp.stride():
+            self.Xp[: self.n].copy_(X)
         torch.mul(self.Xp, s, out=self.Wp)
-        self.X3 = self.Xp.view(nb, b, self.D)
-        self.W3 = self.Wp.view(nb, b, self.D)
-        K = torch.bmm(self.W3, self.X3.transpose(1, 2))  # (nb, b, b): W_i . X_j within each block
-        self.Ku = K * self.upper  # strictly upper part (i < j)
+        torch.bmm(self.W3, self.X3.transpose(1, 2), out=self.Ku)  # (nb, b, b): W_i . X_j within each block
+        self.Ku.mul_(self.upper)  # strictly upper part (i < j)
 
-    def _pad(self, r: torch.Tensor) -> torch.Tensor:
-        if r.shape[0] == self.nb * self.b:
-            return r.view(self.nb, self.b)
-        out = r.new_zeros(self.nb * self.b)
-        out[: self.n] = r
-        return out.view(self.nb, self.b)
+    def _rows(self, r: torch.Tensor) -> torch.Tensor:
+        """(n,) or (c, n) -> (nb, c, b), zero-padded."""
+        r = r.reshape(-1, r.shape[-1])
+        c = r.shape[0]
+        if r.shape[1] != self.nb * self.b:
+            r = torch.cat([r, r.new_zeros(c, self.nb * self.b - r.shape[1])], 1)
+        return r.view(c, self.nb, self.b).transpose(0, 1)
 
-    def _block_sums(self, r3: torch.Tensor) -> torch.Tensor:
-        """(nb, D, c): X_A^T r_A for each block A, r3 (nb, b, c)."""
-        return torch.bmm(self.X3.transpose(1, 2), r3)
+    def _unrows(self, r3: torch.Tensor) -> torch.Tensor:
+        """(nb, c, b) -> (c, n)."""
+        return r3.transpose(0, 1).reshape(r3.shape[1], -1)[:, : self.n]
 
-    def _right(self, r: torch.Tensor) -> torch.Tensor:
-        r2 = self._pad(r)
-        bs = self._block_sums(r2.unsqueeze(2)).squeeze(2)  # (nb, D)
-        suffix = bs.flip(0).cumsum(0).flip(0) - bs  # exclusive: blocks after A
-        out = torch.bmm(self.Ku, r2.unsqueeze(2)).squeeze(2) + torch.bmm(self.W3, suffix.unsqueeze(2)).squeeze(2)
-        return out.reshape(-1)[: self.n] / self.n
-
-    def _left(self, l: torch.Tensor) -> torch.Tensor:
-        l2 = self._pad(l)
-        bs = self._block_sums(l2.unsqueeze(2)).squeeze(2)
-        prefix = bs.cumsum(0) - bs  # exclusive: blocks before A
-        out = torch.bmm(self.Ku.transpose(1, 2), l2.unsqueeze(2)).squeeze(2) + torch.bmm(
-            self.W3, prefix.unsqueeze(2)
-        ).squeeze(2)
-        return out.reshape(-1)[: self.n] / self.n
+    def _step(self, v: torch.Tensor | None, u: torch.Tensor | None) -> tuple:
+        """One chain step: (G v / n, G^T u / n) for whichever of v, u is given."""
+        vecs = [t for t in (v, u) if t is not None]
+        c = len(vecs)
+        r3 = self._rows(torch.stack(vecs))  # (nb, c, b)
+        bs, C, S = self.bs_c[c], self.C_c[c], self.S_c[c]
+        torch.bmm(r3, self.X3, out=bs)  # (nb, c, D): X_A^T r_A per block
+        torch.cumsum(bs, 0, out=C)  # inclusive prefix sums over blocks
+        i = 0
+        inside = []
+        if v is not None:  # right chain: blocks after A, total - inclusive prefix
+            torch.sub(C[-1, 0], C[:, 0], out=S[:, 0])
+            inside.append(torch.bmm(r3[:, :1], self.KuT))  # (G_A v_A)^T = v_A^T K_A^T
+            i = 1
+        if u is not None:  # left chain: blocks before A, inclusive prefix - own block
+            torch.sub(C[:, i], bs[:, i], out=S[:, i])
+            inside.append(torch.bmm(r3[:, i : i + 1], self.Ku))
+        inner = inside[0] if c == 1 else torch.cat(inside, 1)
+        out = torch.baddbmm(inner, S, self.W3.transpose(1, 2))  # (nb, c, b)
+        res = list(self._unrows(out) / self.n)
+        return (res.pop(0) if v is not None else None), (res.pop(0) if u is not None else None)
 
     def value_and_grad(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return z = sum_k a_k T_k (0-d) and dz/ds (D,) for target y (n,)."""
         K = self.order
+        a = self._alpha
         v = [y]
         u = [y]
-        for _ in range(max(K - 1, 1)):
-            v.append(self._right(v[-1]))
-        for _ in range(K - 1):
-            u.append(self._left(u[-1]))
+        n_right = max(K - 1, 1)
+        n_left = K - 1
+        for t in range(n_right):
+            nv, nu = self._step(v[-1], u[-1] if t < n_left else None)
+            v.append(nv)
+            if nu is not None:
+                u.append(nu)
         z = y.new_zeros(())
         for i in range(K):
             b = min(i + 1, len(v) - 1)
-            z = z + self.alpha[i] * torch.dot(u[i + 1 - b], v[b])
+            z = z + a[i] * torch.dot(u[i + 1 - b], v[b])
         # w_t = sum_m alpha_{t+m} v_m ; gradient = sum_t sum_{i<j} u_ti w_tj X_i * X_j (elementwise over d)
-        U = torch.stack(u[:K], 1)  # (n, K)
-        Wt = torch.stack([sum(self.alpha[t + m] * v[m] for m in range(K - t)) for t in range(K)], 1)
-        U3 = torch.stack([self._pad(U[:, t]) for t in range(K)], 2)  # (nb, b, K)
-        W3t = torch.stack([self._pad(Wt[:, t]) for t in range(K)], 2)
-        # within blocks: M_A = triu(U_A W_A^T, 1); sum_i X_id (M_A X_A)_id
-        M = torch.bmm(U3, W3t.transpose(1, 2)) * self.upper
-        grad = (self.X3 * torch.bmm(M, self.X3)).sum((0, 1))
+        U = torch.stack(u[:K])  # (K, n)
+        Wt = torch.stack([sum(a[t + m] * v[m] for m in range(K - t)) for t in range(K)])  # (K, n)
+        UW3 = self._rows(torch.cat([U, Wt]))  # (nb, 2K, b)
+        U3, W3t = UW3[:, :K], UW3[:, K:]
+        # within blocks: M_A = triu(U_A^T W_A, 1) (b x b); sum_i X_id (M_A X_A)_id
+        M = torch.bmm(U3.transpose(1, 2), W3t).mul_(self.upper)
+        grad = torch.bmm(M, self.X3, out=self.G3).mul_(self.X3).sum((0, 1))
         # across blocks: sum_{A<B} (X_A^T u_A) (X_B^T w_B), per t
-        bs = self._block_sums(torch.cat([U3, W3t], 2))  # (nb, D, 2K)
-        bu, bw = bs[:, :, :K], bs[:, :, K:]
-        prefix_u = bu.cumsum(0) - bu
-        grad += (prefix_u * bw).sum((0, 2))
+        bs = torch.bmm(UW3, self.X3, out=self.bs)  # (nb, 2K, D)
+        bu, bw = bs[:, :K], bs[:, K:]
+        prefix_u = torch.cumsum(bu, 0, out=self.P).sub_(bu)  # exclusive: blocks before
+        grad += prefix_u.mul_(bw).sum((0, 1))
         return z, grad / self.n

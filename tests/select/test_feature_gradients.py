@@ -13,6 +13,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from featcorr.errors import FeatcorrError, NotEnoughSamplesError, ShapeError
 from featcorr.select import FeatureGradients
+from featcorr.select._fg_solver import data_statistics
+from featcorr.select._gram import add_gram, full_from_upper
 from featcorr.select._learnability import SLE_COEFFICIENTS, BatchWorkspace, learnability, learnability_terms
 
 
@@ -154,6 +156,64 @@ def test_bad_inputs(rng):
         FeatureGradients(n_features=1).fit(Xn, y)
     with pytest.raises(FeatcorrError, match="n_features=5 is larger"):
         FeatureGradients(n_features=5).fit(X, y)
+
+
+
+def _ref_scale(X, zscore=True):
+    """float64 reference of the preprocessing: std * (top singular value of the standardised X / sqrt(n))."""
+    Xc = X - X.mean(0)
+    std = X.std(0, ddof=1) if zscore else np.ones(X.shape[1])
+    sv1 = np.linalg.svd(Xc / std / np.sqrt(X.shape[0]), compute_uv=False)[0]
+    return X.mean(0), std * sv1
+
+
+@pytest.mark.parametrize("n,D,mode", [(700, 40, "gram_DxD"), (60, 150, "gram_nxn"), (700, 40, "stream"),
+                                      (700, 40, "center")])
+def test_preprocessing_statistics_equal_float64_svd(rng, n, D, mode):
+    X = (rng.normal(size=(n, D)) @ rng.normal(size=(D, D)) / 4 + 3.0).astype(np.float32)  # correlated, offset
+    y = rng.normal(size=n)
+    mean_ref, scale_ref = _ref_scale(X.astype(np.float64), zscore=mode != "center")
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    chunks = lambda: ((Xt[i : i + 256], yt[i : i + 256]) for i in range(0, n, 256))  # noqa: E731
+    stats = data_statistics(chunks, preprocess="center" if mode == "center" else "zscore", classification=False,
+                            device=torch.device("cpu"), rows=None if mode == "stream" else Xt)
+    np.testing.assert_allclose(stats.mean.numpy(), mean_ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(stats.scale.numpy(), scale_ref, rtol=2e-6)
+    assert stats.y_std == pytest.approx(y.std(ddof=1), rel=1e-12)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_add_gram_equals_float64_product(rng, order):
+    a = np.asarray(rng.normal(size=(300, 37)), order=order).astype(np.float32, order=order)
+    acc = torch.full((37, 37), 1.5, dtype=torch.float64)
+    add_gram(acc, torch.from_numpy(a) if order == "C" else torch.from_numpy(a.T).T)
+    ref = a.astype(np.float64).T @ a.astype(np.float64) + 1.5
+    np.testing.assert_allclose(full_from_upper(acc).numpy(), ref, rtol=1e-5, atol=1e-4)
+
+
+def test_workspace_buffers_are_reused_without_leaking_between_batches(rng):
+    n, D, order = 70, 9, 4
+    ws = BatchWorkspace(n, D, order, SLE_COEFFICIENTS[order], dtype=torch.float64, device=torch.device("cpu"),
+                        block=16)
+    coef = torch.tensor(SLE_COEFFICIENTS[order], dtype=torch.float64)
+    for _ in range(3):  # a new batch written straight into ws.batch, then through a copy
+        X, y = torch.tensor(rng.normal(size=(n, D))), torch.tensor(rng.normal(size=n))
+        s = torch.tensor(rng.uniform(size=D))
+        ref = float(torch.dot(coef, learnability_terms(X, y, s, order)))
+        ws.batch.copy_(X)
+        ws.set_batch(ws.batch, s)
+        z1, g1 = ws.value_and_grad(y)
+        ws.set_batch(X, s)
+        z2, g2 = ws.value_and_grad(y)
+        assert float(z1) == pytest.approx(ref, rel=1e-10) and float(z2) == pytest.approx(ref, rel=1e-10)
+        np.testing.assert_array_equal(g1.numpy(), g2.numpy())
+
+
+def test_seeded_runs_are_reproducible(rng):
+    X, y = _suppressor(rng, n=1000, D=10)
+    fit = lambda seed: FeatureGradients(n_features=2, batch_size=250, n_epochs=3, random_state=seed).fit(X, y).x_  # noqa: E731
+    np.testing.assert_array_equal(fit(7), fit(7))
+    assert not np.array_equal(fit(7), fit(8))  # the seed drives the row shuffling
 
 
 @parametrize_with_checks([FeatureGradients(n_features=1, n_epochs=3, random_state=0)])

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .._validation import as_2d, as_tensor, check_finite, check_option, check_same_n
+from .._validation import as_2d, check_finite, check_option, check_same_n
 from ..errors import ConstantFeatureError, FeatcorrError, ShapeError
 from ..measures._dependence import (
     DEPENDENCE_METHODS,

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import as_2d, check_option, check_same_n
-from ..errors import UnknownOptionError
+from ..errors import ShapeError, UnknownOptionError
 from ..stats import StatisticSet
 from ._correlation import unit_correlation_from
 from ._registry import get_measure, measures_table
@@ -107,12 +107,48 @@ def prepare(X: Any, Y: Any, measure: str, options: dict, *, caller: str):
             )
         extra[block] = (opt, options.pop(opt))
     opts = spec.resolve_options(options, caller=caller)
+    if "repeats" in opts:  # the measure reads rows in groups of consecutive repeats (stochastic_shape)
+        opts["repeats"] = _repeat_rows(X, Y, pool, opts["repeats"], caller)
     batch, a, b = blocks_from_arrays(X, Y, caller=caller, pool=pool)
     for block, (opt, value) in extra.items():
         t = as_2d(value, name=opt, caller=caller, pool=pool)
         check_same_n(batch[a], t, names=("X", opt), caller=caller)
         batch[block] = t.to(batch[a].device)
     return spec, batch, a, b, opts, engine
+
+
+def _repeat_rows(X: Any, Y: Any, pool: str, repeats: Any, caller: str) -> Any:
+    """``repeats`` for a measure that reads consecutive rows as repeats of one condition, checked against >2-D input.
+
+    A 3-D array is (n_conditions, n_repeats, p): only ``pool="samples"`` keeps
+    each condition's repeats as consecutive rows (``repeats`` defaults to
+    n_repeats); ``"flatten"`` would turn the repeats into features. Conv maps
+    (4-D/5-D, repeats on the batch axis) must not use ``pool="samples"``,
+    which interleaves positions with the repeats.
+    """
+    for name, arr in (("X", X), ("Y", Y)):
+        shape = tuple(getattr(arr, "shape", ()))
+        if len(shape) == 3 and pool != "samples":
+            raise ShapeError(
+                f"{caller}: {name} has shape {shape}; a 3-D array here is (n_conditions, n_repeats, n_features), "
+                f"and pool={pool!r} would not keep each condition's repeats as rows. Pass pool='samples' (with "
+                "repeats=n_repeats, the default for 3-D input), or reshape 2-D rows condition by condition yourself "
+                "(token activations of repeated passes: X.reshape(len(X), -1))."
+            )
+        if len(shape) > 3 and pool == "samples":
+            raise ShapeError(
+                f"{caller}: {name} has shape {shape}; pool='samples' makes positions rows and interleaves them with "
+                "each input's repeats. Use pool='flatten' or 'mean' (repeats stay consecutive rows on the batch axis)."
+            )
+        if len(shape) == 3:
+            if repeats is None:
+                repeats = shape[1]
+            elif repeats != shape[1]:
+                raise ShapeError(
+                    f"{caller}: repeats={repeats!r} disagrees with {name}'s n_repeats axis (shape {shape}); leave "
+                    "repeats out for a (n_conditions, n_repeats, n_features) array."
+                )
+    return repeats
 
 
 def evaluate(spec, batch: dict, a: str, b: str, opts: dict, engine: dict | None = None) -> float:

@@ -240,3 +240,23 @@ def test_bad_inputs(rng):
         gaussian_shape_distance(np.zeros((3, 2)), cov, np.zeros((3, 2)), np.abs(cov))
     with pytest.raises(ShapeError, match="covariances must be"):
         gaussian_shape_distance(np.zeros((3, 2)), np.ones((3, 3, 3)), np.zeros((3, 2)), np.ones((3, 2, 2)))
+
+
+def test_three_d_arrays_need_pool_samples(rng):
+    # non-regression: (n_conditions, n_repeats, p) with the default pool='flatten' took the repeats for features;
+    # with 20 conditions and 10 repeats the row count divides and the result was silently wrong
+    X, Y = _responses(rng, M=20, r=10), _responses(rng, M=20, r=10)
+    want = stochastic_shape_distance(X, Y)
+    with pytest.raises(ShapeError, match=r"\(20, 10, 4\).*Pass pool='samples'"):
+        fc.similarity(X, Y, measure="stochastic_shape", repeats=10)
+    with pytest.raises(ShapeError, match="pool='mean' would not keep"):
+        fc.similarity(X, Y, measure="stochastic_shape", repeats=10, pool="mean")
+    assert fc.similarity(X, Y, measure="stochastic_shape", pool="samples") == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ShapeError, match="repeats=5 disagrees"):
+        fc.similarity(X, Y, measure="stochastic_shape", repeats=5, pool="samples")
+    conv = X.reshape(200, 4, 1, 1)  # repeats on the batch axis, one position
+    assert fc.similarity(conv, Y.reshape(200, 4, 1, 1), measure="stochastic_shape", repeats=10) == (
+        pytest.approx(want, rel=1e-12)
+    )
+    with pytest.raises(ShapeError, match="interleaves"):
+        fc.similarity(conv, conv, measure="stochastic_shape", repeats=10, pool="samples")

@@ -20,7 +20,7 @@ from ..errors import UnknownOptionError
 from ..stats import MomentsSnapshot
 from ._cca import DEFAULT_RTOL, _check_rtol, block_spectrum
 from ._common import moments_request
-from ._linalg import svdvals
+from ._linalg import singular_values
 from ._registry import MeasureSpec, register
 
 __all__ = ["procrustes_from", "shape_metric_from", "COVARIANCE_NORMALISATIONS"]
@@ -34,8 +34,8 @@ _ROUNDING = 64 * 2.220446049250313e-16
 
 
 def _nuclear(M: torch.Tensor) -> float:
-    """||M||_*: sum of the singular values (one LAPACK gesdd call without singular vectors)."""
-    return float(svdvals(M).sum())
+    """||M||_*: sum of the singular values, values only (Gram eigenvalues when certified, else gesdd)."""
+    return float(singular_values(M).sum())
 
 
 def _traces(snap: MomentsSnapshot, a: str, b: str, *, caller: str) -> tuple[float, float]:

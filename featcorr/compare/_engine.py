@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import FeatcorrError, NonFiniteError, ShapeError, UnknownOptionError
+from ..errors import FeatcorrError, NonFiniteError, NotEnoughSamplesError, ShapeError, UnknownOptionError
 from ..measures import get_measure
 from ..measures._api import evaluate
 from ..measures._significance import bootstrap_distribution, permutation_null, permutation_p_value
@@ -215,6 +215,11 @@ class Plan:
             if sig["n_bootstrap"]:
                 cols["ci_low"], cols["ci_high"] = np.empty(shape), np.empty(shape)
             extra = {blk: snap.rows(blk) for blk in spec.extra_blocks}
+            if opts.get("repeats") and not snap.exact:
+                raise NotEnoughSamplesError(
+                    f"{self.caller}: the significance sample kept {snap.m} of {snap.n_seen} rows, which breaks "
+                    f"{name}'s groups of repeats={opts['repeats']} rows; pass significance_sample >= {snap.n_seen}."
+                )
             for i, a in enumerate(self.blocks_a):
                 for j, b in enumerate(self.blocks_b):
                     X, Y = snap.rows(a), snap.rows(b)

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import FeatcorrError, UnknownOptionError
+from ..errors import FeatcorrError, ShapeError, UnknownOptionError
 from ._api import evaluate, prepare
 from ._registry import MeasureSpec, get_measure
 
@@ -108,6 +108,8 @@ def significance(
         Any registered measure.
     n_permutations : int, default=1000
         Null draws: the rows of Y are permuted (sample pairing broken). 0 skips the test.
+        For ``stochastic_shape`` the units are conditions (each condition's
+        ``repeats`` rows move together), here and in the bootstrap.
     n_bootstrap : int, default=0
         Bootstrap replicates (rows resampled with replacement, pairs kept). 0 skips the interval.
     confidence : float, default=0.95
@@ -172,6 +174,24 @@ def significance(
     return SignificanceResult(**res)
 
 
+def _group_size(opts: dict, n: int, name: str) -> int:
+    """Rows per resampling unit: ``repeats`` for measures that read rows in groups, else 1."""
+    group = opts.get("repeats")
+    if group is None:
+        return 1
+    if n % group:
+        raise ShapeError(
+            f"{name}: {n} rows are not a whole number of conditions of repeats={group} rows each, so conditions "
+            "cannot be permuted or resampled as units; check repeats."
+        )
+    return int(group)
+
+
+def _rows_of_groups(groups: np.ndarray, size: int) -> np.ndarray:
+    """Row indices of the groups ``groups`` (each ``size`` consecutive rows), in that order."""
+    return (np.asarray(groups)[:, None] * size + np.arange(size)).ravel()
+
+
 def _permutations(n: int, count: int, rng: np.random.Generator) -> np.ndarray:
     return np.argsort(rng.random((count, n)), axis=1)
 
@@ -190,7 +210,10 @@ def permutation_null(
     """Values of the measure with the rows of Y permuted, shape (n_permutations,).
 
     ``extra`` holds further blocks the measure reads (e.g. the confounder
-    ``"__input__"``); they stay paired with X.
+    ``"__input__"``); they stay paired with X. For a measure that reads rows
+    in groups of ``repeats`` consecutive rows (``stochastic_shape``: the
+    stochastic passes of one condition) whole groups are permuted, so that
+    each condition's repeats stay together.
     """
     spec = get_measure(spec) if isinstance(spec, str) else spec
     opts = dict(spec.options) if opts is None else opts
@@ -200,9 +223,10 @@ def permutation_null(
     extra = {k: torch.as_tensor(v, dtype=torch.float64, device=X.device) for k, v in (extra or {}).items()}
     if spec.name == "linear_cka":
         return _linear_cka_null(X, Y, n_permutations, rng)
+    group = _group_size(opts, n, spec.name)
     out = np.empty(n_permutations)
-    for i, perm in enumerate(_permutations(n, n_permutations, rng)):
-        idx = torch.as_tensor(perm, device=X.device)
+    for i, perm in enumerate(_permutations(n // group, n_permutations, rng)):
+        idx = torch.as_tensor(_rows_of_groups(perm, group), device=X.device)
         out[i] = evaluate(spec, {**extra, "X": X, "Y": Y[idx]}, "X", "Y", opts, engine)
     return out
 
@@ -221,6 +245,8 @@ def bootstrap_distribution(
     """Values of the measure on rows resampled with replacement (pairs kept), shape (n_bootstrap,).
 
     ``extra`` blocks (e.g. the confounder) are resampled with the same rows.
+    With a ``repeats`` option (``stochastic_shape``) whole conditions -- groups
+    of ``repeats`` consecutive rows -- are resampled.
     """
     spec = get_measure(spec) if isinstance(spec, str) else spec
     opts = dict(spec.options) if opts is None else opts
@@ -228,9 +254,10 @@ def bootstrap_distribution(
     Y = torch.as_tensor(Y, dtype=torch.float64, device=X.device)
     extra = {k: torch.as_tensor(v, dtype=torch.float64, device=X.device) for k, v in (extra or {}).items()}
     n = X.shape[0]
+    group = _group_size(opts, n, spec.name)
     out = np.empty(n_bootstrap)
     for i in range(n_bootstrap):
-        idx = torch.as_tensor(rng.integers(0, n, size=n), device=X.device)
+        idx = torch.as_tensor(_rows_of_groups(rng.integers(0, n // group, size=n // group), group), device=X.device)
         try:
             batch = {k: v[idx] for k, v in extra.items()} | {"X": X[idx], "Y": Y[idx]}
             out[i] = evaluate(spec, batch, "X", "Y", opts, engine)

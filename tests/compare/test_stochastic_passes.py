@@ -122,3 +122,14 @@ def test_model_without_dropout_raises():
     with pytest.raises(FeatcorrError, match="no dropout module"):
         fc.compare(_net(0, dropout=False), _loader(), progress=False, measures=["stochastic_shape"],
                    stochastic_passes=R)
+
+
+def test_significance_on_stochastic_passes_needs_every_row():
+    net, loader = _net(0), _loader()  # 24 inputs x R passes = 96 rows
+    kw = dict(layers_a=["3"], progress=False, measures=["stochastic_shape"], stochastic_passes=R, random_state=0,
+              n_permutations=3)
+    with pytest.raises(FeatcorrError, match="significance_sample >= 96"):
+        fc.compare(net, loader, significance_sample=50, **kw)
+    res = fc.compare(net, loader, **kw)
+    p = res.to_frame()["p_value"].to_numpy()
+    assert p.shape == (1,) and 0.25 <= p[0] <= 1.0  # (1 + k) / (3 + 1)

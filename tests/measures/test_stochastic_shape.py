@@ -260,3 +260,17 @@ def test_three_d_arrays_need_pool_samples(rng):
     )
     with pytest.raises(ShapeError, match="interleaves"):
         fc.similarity(conv, conv, measure="stochastic_shape", repeats=10, pool="samples")
+
+
+def test_significance_permutes_and_resamples_whole_conditions(rng):
+    # rows of one condition (its repeats) must move together: the null/bootstrap draws are the measure on
+    # condition-permuted / condition-resampled arrays, drawn from the same generator sequence
+    M, r = 8, 6
+    X, Y = _responses(rng, M=M, r=r), _responses(rng, M=M, r=r)
+    res = fc.significance(X, Y, "stochastic_shape", pool="samples", n_permutations=4, n_bootstrap=3, random_state=5)
+    g = np.random.default_rng(5)
+    perms = np.argsort(g.random((4, M)), axis=1)
+    np.testing.assert_allclose(res.null, [stochastic_shape_distance(X, Y[p]) for p in perms], rtol=1e-10)
+    boots = [g.integers(0, M, size=M) for _ in range(3)]
+    np.testing.assert_allclose(res.bootstrap, [stochastic_shape_distance(X[i], Y[i]) for i in boots], rtol=1e-10)
+    assert res.value == pytest.approx(stochastic_shape_distance(X, Y), rel=1e-12)

@@ -39,6 +39,7 @@ __all__ = ["linear_predictivity_from", "DEFAULT_ALPHAS"]
 #: Default grid of *relative* ridge penalties: lambda = a * tr(S_xx^tr) / p (a multiple of the mean eigenvalue).
 DEFAULT_ALPHAS = (1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 _AVERAGES = ("uniform", "variance_weighted")
+_CONSTANT = ("drop", "raise")
 
 
 @dataclass(frozen=True)
@@ -166,35 +167,40 @@ class _Fit:
         return (te.syy * c).sum() - 2.0 * (D @ h) + quad + te.n * (r * r) @ c
 
 
-def _check_live_outputs(sst: torch.Tensor, *, caller: str) -> None:
-    """Raise when a target unit is constant (its R^2 is undefined under uniform averaging)."""
-    dead = torch.nonzero(sst <= 0).flatten().tolist()
-    if dead:
+def _live_outputs(sst: torch.Tensor, constant: str, *, caller: str) -> torch.Tensor:
+    """Mask of the target units with variance (uniform averaging): constant units are left out or raise."""
+    live = sst > 0
+    if bool(live.all()):
+        return live
+    dead = torch.nonzero(~live).flatten().tolist()
+    if constant == "raise" or not bool(live.any()):
+        every = "" if bool(live.any()) else " (every target unit is constant)"
         raise ConstantFeatureError(
-            f"{caller}: target unit(s) {dead[:10]} of Y are constant, so their R^2 is undefined; drop them or use "
-            "average='variance_weighted'."
+            f"{caller}: target unit(s) {dead[:10]} of Y are constant{every}, so their R^2 is undefined; drop them, "
+            "use constant='drop' (left out of the uniform mean) or average='variance_weighted'."
         )
+    return live
 
 
-def _summary(sse: torch.Tensor, sst: torch.Tensor, average: str, *, caller: str) -> float:
+def _summary(sse: torch.Tensor, sst: torch.Tensor, average: str, constant: str, *, caller: str) -> float:
     if average == "variance_weighted":
         return float(1.0 - sse.sum() / sst.sum())
-    _check_live_outputs(sst, caller=caller)
-    return float((1.0 - sse / sst).mean())
+    live = _live_outputs(sst, constant, caller=caller)
+    return float((1.0 - sse[live] / sst[live]).mean())
 
 
-def _grid_scores(weighted: torch.Tensor, sst: torch.Tensor, average: str) -> np.ndarray:
+def _grid_scores(weighted: torch.Tensor, c: torch.Tensor, average: str, sst: torch.Tensor) -> np.ndarray:
     """R^2 summaries from weighted error sums (``_output_weights``): equals ``_summary`` of the per-output SSE."""
-    denom = sst.sum() if average == "variance_weighted" else sst.shape[0]
+    denom = sst.sum() if average == "variance_weighted" else (c > 0).sum()
     return (1.0 - weighted / denom).cpu().numpy()
 
 
-def _output_weights(sst: torch.Tensor, average: str, *, caller: str) -> torch.Tensor:
-    """Weights c (q,) such that the R^2 summary is 1 - sum_j c_j SSE_j / (q or sum SST)."""
+def _output_weights(sst: torch.Tensor, average: str, constant: str, *, caller: str) -> torch.Tensor:
+    """Weights c (q,) such that the R^2 summary is 1 - sum_j c_j SSE_j / (#live units or sum SST)."""
     if average == "variance_weighted":
         return torch.ones_like(sst)
-    _check_live_outputs(sst, caller=caller)
-    return 1.0 / sst
+    live = _live_outputs(sst, constant, caller=caller)
+    return torch.where(live, 1.0 / torch.where(live, sst, torch.ones_like(sst)), torch.zeros_like(sst))
 
 
 def _check_alpha(alpha: Any, alphas: Any, caller: str) -> tuple[float | None, tuple[float, ...]]:
@@ -225,6 +231,7 @@ def linear_predictivity_from(
     alpha: float | None = None,
     alphas: Sequence[float] = DEFAULT_ALPHAS,
     average: str = "uniform",
+    constant: str = "drop",
 ) -> float:
     """Cross-validated ridge R^2 of predicting block ``b`` (Y) from block ``a`` (X).
 
@@ -251,6 +258,13 @@ def linear_predictivity_from(
     average : {"uniform", "variance_weighted"}, default="uniform"
         Mean of the per-output R^2, or 1 - sum SSE / sum SST (scikit-learn
         ``multioutput`` names).
+    constant : {"drop", "raise"}, default="drop"
+        Target units without variance (dead ReLU units) have no R^2:
+        ``"drop"`` leaves them out of the uniform mean (and out of the inner
+        score that picks the penalty, for a training set on which they are
+        constant), ``"raise"`` raises :class:`~featcorr.errors.ConstantFeatureError`.
+        Every unit constant raises either way; no effect with
+        ``average="variance_weighted"``, where they weigh nothing.
 
     Returns
     -------
@@ -283,6 +297,7 @@ def linear_predictivity_from(
     """
     caller = "linear_predictivity"
     check_option(average, _AVERAGES, name="average", caller=caller)
+    check_option(constant, _CONSTANT, name="constant", caller=caller)
     fixed, grid = _check_alpha(alpha, alphas, caller)
     parts = [_part(f, a, b) for f in snap.folds]
     total = _part(snap.total, a, b)
@@ -315,14 +330,14 @@ def linear_predictivity_from(
                     "Use more folds or samples, or pass a fixed alpha."
                 )
             inner_sst = outer.tr.syy
-            c = _output_weights(inner_sst, average, caller=caller)
+            c = _output_weights(inner_sst, average, constant, caller=caller)
             weighted = torch.zeros(len(grid), dtype=sst.dtype, device=sst.device)
             for g in inner:
                 fg = fit(frozenset([f, g]))
                 weighted = weighted + fg.weighted_sse(parts[g], [rel * fg.scale for rel in grid], c)
-            lam = grid[int(np.argmax(_grid_scores(weighted, inner_sst, average)))] * outer.scale
+            lam = grid[int(np.argmax(_grid_scores(weighted, c, average, inner_sst)))] * outer.scale
         sse = sse + outer.sse(parts[f], lam)
-    return _summary(sse, sst, average, caller=caller)
+    return _summary(sse, sst, average, constant, caller=caller)
 
 
 # ----------------------------------------------------------------- registry
@@ -350,7 +365,8 @@ register(
         paper="Csordas, Manning, Potts, 2025, arXiv:2505.13898",
         statistics=_request,
         compute=_compute,
-        options={"alpha": None, "alphas": DEFAULT_ALPHAS, "average": "uniform", "n_folds": 5, "seed": 0},
+        options={"alpha": None, "alphas": DEFAULT_ALPHAS, "average": "uniform", "constant": "drop", "n_folds": 5,
+                 "seed": 0},
         symmetric=False,
     )
 )

@@ -142,9 +142,20 @@ def test_bad_inputs(rng):
     Yc = Y.copy()
     Yc[:, 1] = 3.0
     with pytest.raises(ConstantFeatureError, match=r"target unit\(s\) \[1\].*variance_weighted"):
-        fc.similarity(X, Yc, measure="linear_predictivity", alpha=1.0)
+        fc.similarity(X, Yc, measure="linear_predictivity", alpha=1.0, constant="raise")
     with pytest.raises(ConstantFeatureError, match=r"target unit\(s\) \[1\].*variance_weighted"):
-        fc.similarity(X, Yc, measure="linear_predictivity")  # nested CV: raised by the inner score
+        fc.similarity(X, Yc, measure="linear_predictivity", constant="raise")  # nested CV: raised by the inner score
+    with pytest.raises(ConstantFeatureError, match="every target unit is constant"):
+        fc.similarity(X, np.full_like(Y, 2.0), measure="linear_predictivity", alpha=1.0)
+    with pytest.raises(UnknownOptionError, match="constant='zero' is not supported"):
+        fc.similarity(X, Y, measure="linear_predictivity", constant="zero")
+    # default constant='drop': a dead unit is left out of the uniform mean (fixed and nested alpha)
+    folds = ref_folds({"X": X, "Y": Yc}, 5, 0)
+    live = [0, 2, 3, 4]
+    assert fc.similarity(X, Yc, measure="linear_predictivity", alpha=1.0) == pytest.approx(
+        ref_cv_r2(X, Yc[:, live], folds, 1.0), abs=1e-8)
+    assert fc.similarity(X, Yc, measure="linear_predictivity") == pytest.approx(
+        ref_nested(X, Yc[:, live], folds), abs=1e-8)
     want = ref_nested(X, Yc, ref_folds({"X": X, "Y": Yc}, 5, 0), average="variance_weighted")
     got = fc.similarity(X, Yc, measure="linear_predictivity", average="variance_weighted")
     assert got == pytest.approx(want, abs=1e-8)

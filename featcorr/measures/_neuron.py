@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .._validation import as_2d, check_option, check_same_n
-from ..errors import FeatcorrError
+from ..errors import ConstantFeatureError, FeatcorrError
 from ..stats import Moments, MomentsSnapshot
 from ._cca import DEFAULT_RTOL, _check_ranks, _check_rtol, block_spectrum, svcca_from
 from ._common import moments_request
@@ -29,7 +29,7 @@ __all__ = ["maxcorr_from", "lincca_from", "neuron_scores_from", "neuron_ranking"
 RANKING_METHODS = ("maxcorr", "mincorr", "maxlinreg", "minlinreg")
 
 
-def maxcorr_from(snap: MomentsSnapshot, a: str, b: str) -> float:
+def maxcorr_from(snap: MomentsSnapshot, a: str, b: str, *, constant: str = "drop") -> float:
     """Mean over neurons i of block ``a`` of max_j |corr(a_i, b_j)| (Wu et al.'s maxcorr/mincorr pair score).
 
     Parameters
@@ -39,6 +39,13 @@ def maxcorr_from(snap: MomentsSnapshot, a: str, b: str) -> float:
         (b, b) (``Moments(self_blocks="diagonal")`` suffices).
     a, b : str
         Block names: the neurons of ``a`` are scored against ``b``.
+    constant : {"drop", "raise"}, default="drop"
+        Zero-variance (dead) units have no correlation. ``"drop"`` leaves
+        dead units of ``a`` out of the mean and dead units of ``b`` out of
+        the candidates of the max (the reference,
+        johnmwu/contextual-corr-analysis, returns NaN instead); ``"raise"``
+        raises :class:`~featcorr.errors.ConstantFeatureError` naming them.
+        A block whose units are all dead raises either way.
 
     Returns
     -------
@@ -47,17 +54,28 @@ def maxcorr_from(snap: MomentsSnapshot, a: str, b: str) -> float:
     Notes
     -----
     Invariant to translation, per-unit scaling (positive or negative) and
-    permutation of units; not to rotations. Dead units raise
-    :class:`~featcorr.errors.ConstantFeatureError`. Tested against
-    ``np.corrcoef`` (tests/measures/test_neuron.py, 1e-12).
+    permutation of units; not to rotations. Tested against ``np.corrcoef``
+    (tests/measures/test_neuron.py, 1e-12).
 
     References
     ----------
     .. [1] Wu, Belinkov, Sajjad, Durrani, Dalvi, Glass, "Similarity Analysis
        of Contextual Word Representation Models", ACL 2020, arXiv:2005.01172.
     """
-    R = unit_correlation_from(snap, a, b)
-    return float(R.abs().max(dim=1).values.mean())
+    check_option(constant, ("drop", "raise"), name="constant", caller="maxcorr")
+    try:
+        R = unit_correlation_from(snap, a, b, constant="raise" if constant == "raise" else "nan").abs()
+    except ConstantFeatureError as exc:
+        msg = str(exc).split(". Pass constant=")[0].replace("unit_correlation: ", "")
+        raise ConstantFeatureError(f"maxcorr: {msg}; pass constant='drop' to leave them out.") from None
+    live_a = snap.variances(a) > 0
+    live_b = snap.variances(b) > 0 if b != a else live_a
+    if not (bool(live_a.any()) and bool(live_b.any())):
+        raise ConstantFeatureError(
+            f"maxcorr: every unit of block {a if not bool(live_a.any()) else b!r} has zero variance (dead units), "
+            "so no unit has a correlation."
+        )
+    return float(R[live_a][:, live_b].max(dim=1).values.mean())
 
 
 def lincca_from(snap: MomentsSnapshot, a: str, b: str) -> float:
@@ -231,7 +249,9 @@ for _name in ("maxcorr", "mincorr"):
             reference="np.corrcoef; johnmwu/contextual-corr-analysis MaxCorr/MinCorr (pair score)",
             paper=_WU,
             statistics=_corr_request,
-            compute=lambda snaps, a, b, **_: maxcorr_from(snaps["moments"], a, b),
+            compute=lambda snaps, a, b, constant="drop", **_: maxcorr_from(snaps["moments"], a, b,
+                                                                             constant=constant),
+            options={"constant": "drop"},
             symmetric=False,
         )
     )

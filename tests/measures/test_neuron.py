@@ -36,6 +36,19 @@ def test_maxcorr_pair_score_matches_corrcoef(rng):
     assert abs(fc.similarity(A, X, measure="maxcorr") - want) > 1e-3  # asymmetric
 
 
+@pytest.mark.parametrize("measure", ["maxcorr", "mincorr"])
+def test_dead_units_are_left_out_by_default(rng, measure):
+    # dead ReLU units (constant) of a leave the mean, dead units of b leave the candidates of the max
+    X, A, _ = _models(rng)
+    Xd, Ad = X.copy(), A.copy()
+    Xd[:, [2, 5]] = 0.0
+    Ad[:, 1] = 3.0
+    want = np.abs(_corr(np.delete(X, [2, 5], axis=1), np.delete(A, 1, axis=1))).max(axis=1).mean()
+    assert fc.similarity(Xd, Ad, measure=measure) == pytest.approx(want, abs=1e-12)
+    res = fc.compare_activations({"x": Xd}, {"a": Ad}, measures=[measure])
+    assert float(res.matrix(measure).iloc[0, 0]) == pytest.approx(want, abs=1e-12)
+
+
 @pytest.mark.parametrize("method", ["maxcorr", "mincorr"])
 def test_rankings_match_corrcoef(rng, method):
     X, A, B = _models(rng)
@@ -97,8 +110,12 @@ def test_bad_inputs(rng):
     X, A, _ = _models(rng, n=40)
     Xd = X.copy()
     Xd[:, 3] = 0.0
-    with pytest.raises(ConstantFeatureError, match=r"units \[3\]"):
-        fc.similarity(Xd, A, measure="maxcorr")
+    with pytest.raises(ConstantFeatureError, match=r"units \[3\]; pass constant='drop'"):
+        fc.similarity(Xd, A, measure="maxcorr", constant="raise")
+    with pytest.raises(ConstantFeatureError, match="every unit of block"):
+        fc.similarity(np.zeros_like(X), A, measure="maxcorr")
+    with pytest.raises(UnknownOptionError, match="constant='nan' is not supported"):
+        fc.similarity(X, A, measure="maxcorr", constant="nan")
     with pytest.raises(UnknownOptionError, match="method='avgcorr' is not supported"):
         neuron_ranking(X, [A], method="avgcorr")
     with pytest.raises(FeatcorrError, match="others is empty"):

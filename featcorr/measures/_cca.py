@@ -81,7 +81,7 @@ def block_spectrum(snap: MomentsSnapshot, name: str, *, rtol: float, standardize
     def build() -> _Spectrum:
         S = snap.comoment(name, name)
         if standardized:
-            d = 1.0 / torch.sqrt(torch.diagonal(S))
+            d = _inverse_std(torch.diagonal(S))
             S = S * torch.outer(d, d)
         return _spectrum(S, rtol=rtol)
 
@@ -392,17 +392,20 @@ def _check_threshold(threshold: Any, caller: str) -> float:
     return float(threshold)
 
 
+def _inverse_std(v: torch.Tensor) -> torch.Tensor:
+    """1 / std per unit from the variances ``v``; 0 for zero-variance (dead) units, which leaves them out."""
+    live = v > 0
+    return torch.where(live, torch.rsqrt(torch.where(live, v, torch.ones_like(v))), torch.zeros_like(v))
+
+
 def _standardise(S: torch.Tensor, *, name: str, caller: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Correlation matrix of a self block and the 1/std scaling (raises on dead units)."""
-    v = torch.diagonal(S)
-    dead = torch.nonzero(v <= 0).flatten().tolist()
-    if dead:
+    """Correlation matrix of a self block and the 1/std scaling; dead units get weight 0 (left out)."""
+    d = _inverse_std(torch.diagonal(S))
+    if not bool((d > 0).any()):
         raise ConstantFeatureError(
-            f"{caller}: standardize=True divides every unit by its standard deviation, but block {name!r} has "
-            f"zero-variance unit(s) {dead[:10]}{' ...' if len(dead) > 10 else ''}. Drop those units or use "
-            "standardize=False."
+            f"{caller}: standardize=True divides every unit by its standard deviation, but every unit of block "
+            f"{name!r} has zero variance."
         )
-    d = 1.0 / torch.sqrt(v)
     return S * torch.outer(d, d), d
 
 
@@ -455,6 +458,8 @@ def svcca_from(
     standardize : bool, default=False
         Z-score every unit first (PCA of the correlation matrix), as
         johnmwu/contextual-corr-analysis ``CCA(normalize_dimensions=True)``.
+        Zero-variance (dead) units cannot be z-scored and are left out (the
+        reference divides by zero and returns NaN).
     rtol : float, default=1e-10
         Relative eigenvalue tolerance: directions at or below it never count.
 

@@ -244,8 +244,13 @@ def test_bad_inputs(rng):
         fc.similarity(X, np.ones((30, 3)), measure="cca")
     Xd = X.copy()
     Xd[:, 2] = 1.0
-    with pytest.raises(ConstantFeatureError, match=r"zero-variance unit\(s\) \[2\].*standardize=False"):
-        fc.similarity(Xd, Y, measure="svcca", standardize=True)
+    # a dead unit cannot be z-scored: it is left out (SVCCA of the other units)
+    live = np.delete(Xd, 2, axis=1)
+    assert fc.similarity(Xd, Y, measure="svcca", standardize=True) == pytest.approx(
+        ref_svcca(live, Y, standardize=True), abs=1e-8)
+    assert fc.similarity(Xd, Y, measure="lincca") == pytest.approx(fc.similarity(live, Y, measure="lincca"), abs=1e-10)
+    with pytest.raises(ConstantFeatureError, match="block 'X' is constant across samples"):
+        fc.similarity(np.ones((30, 3)), Y, measure="svcca", standardize=True)
     with pytest.raises(UnknownOptionError, match=r"threshold=1.5 must be a fraction in \(0, 1\]"):
         fc.similarity(X, Y, measure="svcca", threshold=1.5)
     with pytest.raises(UnknownOptionError, match="keep='sigma' is not supported"):

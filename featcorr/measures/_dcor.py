@@ -53,7 +53,9 @@ def _self_terms(xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 BACKENDS = ("auto", "compiled", "torch")
 
 
-def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor, *, backend: str = "auto") -> dict[str, torch.Tensor]:
+def dcor_terms_univariate(
+    X: torch.Tensor, y: torch.Tensor, *, backend: str = "auto"
+) -> dict[str, tuple[torch.Tensor, ...]]:
     """S1, S2, S3 of (x_f, y), (x_f, x_f) and (y, y) for every column x_f of X, in O(n log n) per column.
 
     Parameters
@@ -64,7 +66,7 @@ def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor, *, backend: str = "a
         ``"compiled"``: numba kernels on CPU (:mod:`featcorr.measures._dcor_compiled`), one
         feature per thread, up to ``torch.get_num_threads()`` threads; ``"torch"``: the
         vectorised torch level scheme (any device); ``"auto"``: compiled for CPU tensors
-        when numba imports, else torch.
+        (n < 2^31) when numba imports, else torch.
 
     Returns
     -------
@@ -77,7 +79,8 @@ def dcor_terms_univariate(X: torch.Tensor, y: torch.Tensor, *, backend: str = "a
     """
     if backend not in BACKENDS:
         raise UnknownOptionError(f"dcor_terms_univariate: backend={backend!r} is not supported; choose one of {BACKENDS}.")
-    if backend == "compiled" or (backend == "auto" and X.device.type == "cpu" and _compiled.available()):
+    small = X.shape[0] < 2**31  # the kernels keep ranks in int32
+    if backend == "compiled" or (backend == "auto" and X.device.type == "cpu" and small and _compiled.available()):
         terms = _compiled.terms_univariate(
             X.detach().cpu().numpy(), y.detach().cpu().numpy(), threads=torch.get_num_threads()
         )

@@ -107,12 +107,12 @@ class FeatureGradients(BaseSelector):
     Accepts X of shape (n_samples, n_features) (numpy, pandas, torch, also
     on GPU) with y, or, for data that do not fit in memory, ``fit(data)`` with
     ``data`` a *re-iterable* (a DataLoader or a list) of ``(X_chunk, y_chunk)``
-    pairs: one float64 pass computes the preprocessing statistics, then every
+    pairs: one pass computes the preprocessing statistics (float64 merges), then every
     epoch re-cuts the chunks into minibatches. Memory is O(batch_size x D
     + min(n, D)^2): the top singular value comes from the smaller Gram matrix,
     D x D (float32 ``syrk`` in the statistics pass, n D^2 / 2 multiply-adds)
     or, for data in memory with n < D, n x n (n^2 D / 2); a stream with
-    D > 4096 uses power iteration over passes instead.
+    D > 4096 uses block Lanczos over passes instead (no D x D matrix).
 
     Cost: the statistics pass above, then n_epochs * n * D * (block + 6 order)
     multiply-adds for the search (block = 16 rows), linear in n and D.

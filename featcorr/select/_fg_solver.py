@@ -56,8 +56,8 @@ def data_statistics(
     smaller Gram matrix: Z^T Z / n (D x D, accumulated in the same pass from
     float32 ``syrk`` products of the centred chunks, n D^2 / 2 multiply-adds)
     when D <= n, or Z Z^T / n (n x n, from ``rows``, the whole data in memory,
-    n^2 D / 2) when n < D; a stream with D > 4096 falls back to power
-    iteration over passes. NNI computes the same sv1 with scipy's ``svds``.
+    n^2 D / 2) when n < D; a stream with D > 4096 uses block Lanczos over
+    passes (:func:`_krylov_sv1`). NNI computes the same sv1 with scipy's ``svds``.
     """
     n = 0
     mean = None
@@ -123,7 +123,7 @@ def data_statistics(
     elif use_rows:
         sv1 = _rows_sv1(rows, mean, std) ** 0.5
     else:
-        sv1 = _power_sv1(chunks, mean, std, n, device)
+        sv1 = _krylov_sv1(chunks, mean, std, n, device)
     if not sv1 > 0:
         raise ConstantFeatureError("FeatureGradients: every feature is constant; nothing can be selected.")
     if classification:
@@ -159,26 +159,54 @@ def _top_eigenvalue(c: torch.Tensor) -> float:
                                 v0=np.ones(a.shape[0]))[0]))
 
 
-def _power_sv1(chunks, mean, std, n, device, n_iter: int = 50) -> float:
-    """Top singular value of the standardised data / sqrt(n) by power iteration over passes."""
+def _krylov_sv1(chunks, mean, std, n, device, *, block: int = 16, max_passes: int = 60,
+                tol: float = 1e-7) -> float:
+    """Top singular value of the standardised data / sqrt(n) by block Lanczos over passes (no D x D matrix).
+
+    Each pass multiplies a block of ``block`` vectors by Z^T Z / n, Z the
+    standardised chunk (float32 products, float64 basis with full
+    re-orthogonalisation); the Rayleigh-Ritz value of the whole Krylov space
+    is the estimate. Stops when the top Ritz value theta moves by at most
+    ``tol`` theta in a pass and its residual bound ||r||^2 / (theta_1 - theta_2)
+    is at most ``tol`` theta too. Flat spectra (i.i.d. features, a
+    Marchenko-Pastur edge) need ~20 passes of 16 vectors for 1e-7 at D = 1000.
+    """
+    D = mean.shape[0]
     g = torch.Generator(device="cpu").manual_seed(0)
-    v = torch.randn(mean.shape[0], generator=g, dtype=torch.float64).to(device)
-    v /= v.norm()
-    lam = 0.0
-    for _ in range(n_iter):
-        w = torch.zeros_like(v)
+    Q = torch.linalg.qr(torch.randn(D, block, generator=g, dtype=torch.float64))[0].to(device)
+    m32 = mean.to(torch.float32)
+    s32 = std.to(torch.float32)
+    basis: list[torch.Tensor] = []
+    images: list[torch.Tensor] = []
+    prev = 0.0
+    theta = 0.0
+    for _ in range(max_passes):
+        q32 = Q.to(torch.float32)
+        W = torch.zeros(D, Q.shape[1], dtype=torch.float64, device=device)
         for xb, _yb in chunks():
-            z = (xb.to(device=device, dtype=torch.float64) - mean) / std
-            w += z.T @ (z @ v)
-        new = float(w.norm())
-        if new == 0:
+            z = (xb.to(device=device, dtype=torch.float32) - m32) / s32
+            W += (z.T @ (z @ q32)).to(torch.float64)
+        W /= n
+        basis.append(Q)
+        images.append(W)
+        B = torch.cat(basis, 1)
+        AB = torch.cat(images, 1)
+        H = B.T @ AB
+        evals, evecs = torch.linalg.eigh((H + H.T) / 2)
+        theta = float(evals[-1])
+        if theta <= 0:
             return 0.0
-        v = w / new
-        if abs(new - lam) <= 1e-7 * new:
-            lam = new
+        r = AB @ evecs[:, -1] - theta * (B @ evecs[:, -1])
+        gap = theta - float(evals[-2]) if evals.numel() > 1 else theta
+        if theta - prev <= tol * theta and float(r @ r) <= tol * theta * max(gap, 1e-300):
             break
-        lam = new
-    return float(np.sqrt(lam / n))
+        prev = theta
+        if B.shape[1] + block > D:
+            break
+        W = W - B @ (B.T @ W)
+        W = W - B @ (B.T @ W)
+        Q = torch.linalg.qr(W)[0]
+    return float(np.sqrt(theta))
 
 
 def iter_batches(

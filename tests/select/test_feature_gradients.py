@@ -13,7 +13,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from featcorr.errors import FeatcorrError, NotEnoughSamplesError, ShapeError
 from featcorr.select import FeatureGradients
-from featcorr.select._fg_solver import data_statistics
+from featcorr.select._fg_solver import _krylov_sv1, data_statistics
 from featcorr.select._gram import add_gram, full_from_upper
 from featcorr.select._learnability import SLE_COEFFICIENTS, BatchWorkspace, learnability, learnability_terms
 
@@ -180,6 +180,19 @@ def test_preprocessing_statistics_equal_float64_svd(rng, n, D, mode):
     np.testing.assert_allclose(stats.mean.numpy(), mean_ref, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(stats.scale.numpy(), scale_ref, rtol=2e-6)
     assert stats.y_std == pytest.approx(y.std(ddof=1), rel=1e-12)
+
+
+
+@pytest.mark.parametrize("n,D", [(900, 120), (80, 200)])
+def test_krylov_top_singular_value_equals_float64_svd(rng, n, D):
+    # i.i.d. columns: the flat Marchenko-Pastur edge is the slow case for Lanczos
+    X = rng.normal(size=(n, D)).astype(np.float32)
+    mean_ref, scale_ref = _ref_scale(X.astype(np.float64))
+    Xt = torch.from_numpy(X)
+    mean, std = Xt.double().mean(0), Xt.double().std(0)
+    chunks = lambda: ((Xt[i : i + 128], None) for i in range(0, n, 128))  # noqa: E731
+    sv1 = _krylov_sv1(chunks, mean, std, n, torch.device("cpu"))
+    assert sv1 == pytest.approx(scale_ref[0] / X.astype(np.float64).std(0, ddof=1)[0], rel=1e-6)
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

@@ -13,6 +13,7 @@ import torch
 
 from .._validation import check_option
 from ..errors import ConstantFeatureError, NotEnoughSamplesError, ShapeError
+from . import _rank_sort
 from ._rank import average_ranks, kendall_tau_a
 
 __all__ = [
@@ -183,13 +184,25 @@ def compare_vectors(
 
 
 #: from this many samples on, the two RDMs are built and ranked in two threads (BLAS and sorts release the GIL)
+#: when the compiled rank path is not there (with it, each RDM's sort is itself split over the threads)
 _THREADED_FROM = 1500
 
 
 def compare_representations(
     X: torch.Tensor, Y: torch.Tensor | None, rdm: str, comparison: str, *, names: tuple[str, str], caller: str
 ) -> float:
-    """Compare the RDMs of the rows of X and Y (Y None: X with itself), each built once."""
+    """Compare the RDMs of the rows of X and Y (Y None: X with itself), each built once.
+
+    Pearson, cosine and the whitened comparisons of every RDM method but
+    ``"euclidean"`` come from sums of the patterns without building the RDMs
+    (:mod:`featcorr.measures._rdm_moments`); the rest build the condensed
+    RDMs (whitened comparisons of ``"euclidean"``: the square ones).
+    """
+    from ._rdm_moments import moment_comparison
+
+    value = moment_comparison(X, Y, rdm, comparison, names=names, caller=caller)
+    if value is not None:
+        return value
     what = (f"the RDM of {names[0]}", f"the RDM of {names[1]}")
     if comparison in ("whitened_cosine", "whitened_pearson"):
         Dx = rdm_matrix(X, rdm, name=names[0], caller=caller)
@@ -198,12 +211,13 @@ def compare_representations(
     _check_entries(X.shape[0] * (X.shape[0] - 1) // 2, caller)
 
     def side(Z: torch.Tensor, name: str) -> torch.Tensor:
-        return _prepare(rdm_vector(Z, rdm, name=name, caller=caller), comparison)
+        v = rdm_vector(Z, rdm, name=name, caller=caller)
+        return average_ranks(v, overwrite=True) if comparison in ("spearman", "rho_a") else v
 
     if Y is None:
         a = side(X, names[0])
         return _combine(a, a, comparison, what=what, caller=caller)
-    if X.shape[0] < _THREADED_FROM:
+    if X.shape[0] < _THREADED_FROM or _rank_sort.available():
         a, b = side(X, names[0]), side(Y, names[1])
     else:
         from concurrent.futures import ThreadPoolExecutor

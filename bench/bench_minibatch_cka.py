@@ -114,6 +114,47 @@ def run_featcorr(m1, m2, loader, names, gemm_dtype):
     return c, mat
 
 
+def collect_tensors(m1, m2, loader, names):
+    """The hooked float32 activations of every batch (for the --hsic-only timing)."""
+    ra, rb = Recorder(m1, names, "a/"), Recorder(m2, names, "b/")
+    batches = []
+    with torch.inference_mode():
+        for (x,) in loader:
+            m1(x)
+            m2(x)
+            batches.append({k: v.clone() for k, v in {**ra.out, **rb.out}.items()})
+    ra.close()
+    rb.close()
+    return batches
+
+
+def hsic_only_pytorch_cka(batches, names):
+    """pytorch-cka's per-batch work on recorded activations, as its CKA._accumulate_hsic (two models) does it."""
+    from cka.hsic import hsic
+
+    A, B = ["a/" + n for n in names], ["b/" + n for n in names]
+    with Clock() as c:
+        hxy = hxx = hyy = 0
+        for bt in batches:
+            g1 = torch.stack([torch.mm(bt[k], bt[k].T) for k in A])
+            g2 = torch.stack([torch.mm(bt[k], bt[k].T) for k in B])
+            xy, xx, yy = hsic(g1, g2)
+            hxy, hxx, hyy = hxy + xy, hxx + xx, hyy + yy
+        mat = torch.clamp(hxy / torch.sqrt(torch.clamp(hxx[:, None] * hyy[None, :], min=0.0)), 0.0, 1.0)
+    return c, mat.double().numpy()
+
+
+def hsic_only_featcorr(batches, names, gemm_dtype):
+    A, B = tuple("a/" + n for n in names), tuple("b/" + n for n in names)
+    with Clock() as c:
+        stat = MinibatchHSIC(pairs=("cross", A, B), gemm_dtype=gemm_dtype)
+        for bt in batches:
+            stat.update(bt)
+        snap = stat.finalize()
+        mat = np.array([[minibatch_cka_from(snap, a, b) for b in B] for a in A])
+    return c, mat
+
+
 def collect(m1, m2, loader, names):
     ra, rb = Recorder(m1, names, "a/"), Recorder(m2, names, "b/")
     batches = []
@@ -163,6 +204,32 @@ def full_exact(batches, names):
     return np.array([[debiased_cka_from(snap, a, b) for b in B] for a in A])
 
 
+def bench_hsic_only(args, m1, m2, loader, names, ref):
+    """Time only the per-batch HSIC work of both tools on the same recorded activations (no forward passes)."""
+    batches = collect_tensors(m1, m2, loader, names)
+    pk = "pytorch-cka 1.1.3 (Grams + cka.hsic.hsic per batch)"
+    runs = {pk: lambda: hsic_only_pytorch_cka(batches, names)}
+    for dt in args.dtypes.split(","):
+        runs[f"featcorr MinibatchHSIC.update, gemm {dt}"] = lambda dt=dt: hsic_only_featcorr(batches, names, dt)
+    wall = {k: [] for k in runs}
+    cpu = {k: [] for k in runs}
+    mats = {}
+    for _ in range(args.repeats):
+        for k, f in runs.items():
+            c, mats[k] = f()
+            wall[k].append(c.wall)
+            cpu[k].append(c.cpu)
+    pw, pc = statistics.median(wall[pk]), statistics.median(cpu[pk])
+    print(f"\nHSIC work only, on recorded activations; medians of {args.repeats} interleaved runs; "
+          "ratio = pytorch-cka time / this tool's time")
+    print("| tool | wall s | CPU s | ratio wall | ratio CPU | max abs err vs float64 reference |")
+    print("|---|---|---|---|---|---|")
+    for k in runs:
+        w, c = statistics.median(wall[k]), statistics.median(cpu[k])
+        print(f"| {k} | {w:.3f} | {c:.3f} | {pw / w:.2f} | {pc / c:.2f} | {np.abs(mats[k] - ref).max():.1e} |")
+    print(f"\nCPU runs: {', '.join(f'{k}: ' + ' '.join(f'{t:.3f}' for t in v) for k, v in cpu.items())}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=10000)
@@ -175,6 +242,7 @@ def main():
     ap.add_argument("--threads", type=int, default=None, help="torch and BLAS threads (default: the libraries' choice)")
     ap.add_argument("--route", choices=("auto", "gram", "features"), default="auto")
     ap.add_argument("--dtypes", default="float64,float32,bfloat16", help="featcorr Gram dtypes to run")
+    ap.add_argument("--hsic-only", action="store_true", help="time only the HSIC work on recorded activations")
     args = ap.parse_args()
     print(f"uptime: {os.popen('uptime').read().strip()}")
     with contextlib.ExitStack() as stack:
@@ -200,6 +268,8 @@ def bench(args):
           f"featcorr route {args.route}")
 
     ref = numpy_reference(collect(m1, m2, loader, names), names)
+    if args.hsic_only:
+        return bench_hsic_only(args, m1, m2, loader, names, ref)
     runs = {
         "forward passes only": lambda: run_forward(m1, m2, loader),
         "pytorch-cka 1.1.3 compute_cka": lambda: run_pytorch_cka(m1, m2, loader, names),

@@ -90,8 +90,10 @@ def minibatch_cka_from(snap: MinibatchHSICSnapshot, a: str, b: str) -> float:
     is the full-data debiased CKA), ``bandwidth`` / ``threshold`` (RBF, see
     :class:`~featcorr.stats.MinibatchHSIC`), ``gram_dtype`` ("float64",
     "float32", "bfloat16"; default: the engine's ``gemm_dtype``). Shapes: any
-    (n, p) blocks, conv maps flattened; cost O(m^2 p) per batch of m rows, no
-    p x p memory. Invariant to orthogonal maps, isotropic scaling and
+    (n, p) blocks, conv maps flattened; cost per batch of m rows
+    O(min(m^2 P, m P^2)) for total width P (the cheaper of the Gram and
+    feature-space routes, both exact), memory O(L m^2) or O(P^2) with P < m,
+    never p x p for wide layers. Invariant to orthogonal maps, isotropic scaling and
     translation. Tested against Kornblith's unbiased HSIC (U-centred Grams,
     numpy float64) averaged over the same batches, to 1e-10
     (tests/measures/test_kernel_cka.py), and against pytorch-cka's estimator

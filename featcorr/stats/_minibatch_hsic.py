@@ -8,11 +8,13 @@ of the averaged terms. Merging is a sum, hence exact.
 
 Per batch, for the linear kernel: each block is centred on its batch mean
 (unbiased linear HSIC is exactly invariant to a mean shift, so this only
-protects digits), its Gram K = X X^T is written into one stacked buffer with
-the diagonal zeroed, and all pair inner products tr(K~_a K~_b) come from ONE
-matrix product of the stacked, flattened Grams. Only the upper block-triangle
-of each symmetric Gram is computed (about 3/4 of the flops). The row sums of
-K~ need no n x n pass: with centred X they are -||x_i||^2.
+protects digits) into a buffer reused batch after batch, and all pair
+traces tr(K~_a K~_b) come from the cheaper of two exact routes
+(:mod:`._linear_traces`): the m x m Grams by BLAS ?syrk (half a GEMM's
+flops) and ONE product of the stacked, flattened Grams, or, when the total
+width P is below about m, the feature-space identity
+tr(K_a K_b) = ||X_a^T X_b||_F^2 from one P x P ?syrk. The row sums of K~ need
+no n x n pass: with centred X they are -||x_i||^2, read off the Gram diagonal.
 """
 
 from __future__ import annotations
@@ -60,9 +62,9 @@ class MinibatchHSIC(Statistic):
         Kernel of the Gram matrices. RBF: K_ij = exp(-||x_i - x_j||^2 / (2 sigma^2)).
     pairs : "all", "self", ("cross", names_a, names_b) or iterable of (name_a, name_b), default="all"
         Block pairs the caller will read. Every pair of blocks is computed
-        anyway: all pairs come from one (L x m^2) x (m^2 x L) product whose
-        cost is small next to the Grams. Names are checked against the first
-        batch.
+        anyway: all pairs come from one (L x m^2) x (m^2 x L) product (or one
+        P x P cross-product) whose cost is small next to the Grams. Names are
+        checked against the first batch.
     bandwidth : float or mapping {block: float}, optional
         RBF only: sigma of each block's kernel, fixed for the whole stream
         (each batch would otherwise use a different kernel, and the averaged
@@ -80,13 +82,14 @@ class MinibatchHSIC(Statistic):
     blocks : sequence of str, optional
         Accumulate only these blocks of each batch.
     gemm_dtype : {"float64", "float32", "bfloat16"}, default="float64"
-        Precision of the Gram products of the *centred* batch; the inner
-        products of the Grams are float32 or better and the sums over batches
-        always float64. ``"float32"`` is about twice as fast as float64
-        (CKA within ~1e-7 of float64 in bench/results/minibatch_cka.md);
-        ``"bfloat16"`` (linear kernel only; inputs and Gram entries rounded to
-        8-bit mantissas, fast on CPUs with AVX512-BF16/AMX) about 2 times
-        faster than float32 there, CKA within ~1e-5 of float64.
+        Precision of the Gram (or cross-) products of the *centred* batch; the
+        inner products of the Grams are float32 or better and the sums over
+        batches always float64. Measured in bench/results/minibatch_cka.md
+        (one core, batch 500): ``"float64"`` about as fast as pytorch-cka's
+        float32 Grams; ``"float32"`` about twice as fast as float64, CKA
+        within ~1e-7 of float64; ``"bfloat16"`` (linear kernel only; inputs
+        and Gram entries rounded to 8-bit mantissas, fast on CPUs with
+        AVX512-BF16/AMX) 1.5-2 times faster than float32, CKA within ~1e-5.
 
     Notes
     -----

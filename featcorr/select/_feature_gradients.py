@@ -29,6 +29,22 @@ def _is_stream(X) -> bool:
     return hasattr(X, "__iter__")
 
 
+def _as_tensor_without_copy(X, shape, dtype: torch.dtype, device: torch.device) -> torch.Tensor | None:
+    """X itself as a tensor when it already is a C-ordered ``dtype`` array or tensor of ``shape``, else None.
+
+    The validated copy (float64) holds the same values; using the caller's
+    array skips a second full copy of the data (float64 -> float32).
+    """
+    if isinstance(X, torch.Tensor):
+        ok = X.dtype == dtype and tuple(X.shape) == tuple(shape) and not X.requires_grad
+        return X.detach().to(device) if ok else None
+    if isinstance(X, np.ndarray) and type(X) is np.ndarray:
+        ok = (X.dtype == torch.empty((), dtype=dtype).numpy().dtype and X.shape == tuple(shape)
+              and X.flags.c_contiguous and X.flags.writeable)
+        return torch.from_numpy(X).to(device) if ok else None
+    return None
+
+
 def _map_names(kind, D: int) -> tuple[list[tuple[int, ...]], Callable[[torch.Tensor], torch.Tensor]]:
     """Columns of a feature map as tuples of the original features they use, and the map itself."""
     if kind is None:
@@ -223,7 +239,10 @@ class FeatureGradients(BaseSelector):
         D = Xn.shape[1]
         cols, fmap = _map_names(self.feature_map, D)
         dtype = _DTYPES[self.dtype]
-        Xc = fmap(torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device=device, dtype=dtype))
+        Xc = _as_tensor_without_copy(X, Xn.shape, dtype, device)
+        if Xc is None:
+            Xc = torch.from_numpy(Xn if Xn.flags.writeable else Xn.copy()).to(device=device, dtype=dtype)
+        Xc = fmap(Xc)
         yt = torch.tensor(np.asarray(yn, dtype=np.float64)).to(device)
         n = Xc.shape[0]
         classification = task == "classification"

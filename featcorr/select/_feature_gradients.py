@@ -311,7 +311,9 @@ class FeatureGradients(BaseSelector):
                     )
                 if xb.is_floating_point() and not bool(torch.isfinite(xb).all()):
                     raise FeatcorrError("FeatureGradients: a chunk of X contains NaN or inf; clean the data first.")
-                yield fmap(xb.to(torch.float64)), yb.to(torch.float64)
+                if xb.dtype not in (torch.float32, torch.float64):  # float32 chunks stay float32 (half the traffic)
+                    xb = xb.to(torch.float64)
+                yield fmap(xb), yb.to(torch.float64)
 
         stats = data_statistics(chunks, preprocess=self.preprocess, classification=classification, device=device)
         if classification and (stats.classes is None or len(stats.classes) < 2):

@@ -125,6 +125,17 @@ def test_stream_of_chunks_equals_in_memory_without_shuffle(rng):
     assert b.n_features_in_ == 10 and b.n_steps_ == 5  # 15 minibatches, 3 per step
 
 
+
+def test_float32_stream_equals_float32_in_memory(rng):
+    X, y = _suppressor(rng, n=1200, D=10)
+    X = X.astype(np.float32)
+    chunks = [(torch.from_numpy(X[i : i + 300]), torch.tensor(y[i : i + 300])) for i in range(0, 1200, 300)]
+    a = FeatureGradients(n_features=2, batch_size=400, n_epochs=5, shuffle=False).fit(X, y)
+    b = FeatureGradients(n_features=2, batch_size=400, n_epochs=5).fit(chunks)
+    np.testing.assert_allclose(b.x_, a.x_, atol=1e-5)
+    assert set(b.get_support(indices=True)) == {3, 7}
+
+
 def test_float32_matches_float64(rng):
     X, y = _suppressor(rng, n=1000, D=10)
     a = FeatureGradients(n_features=2, batch_size=250, n_epochs=5, random_state=1, dtype="float64").fit(X, y)

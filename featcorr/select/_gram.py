@@ -46,6 +46,17 @@ def add_gram(acc: torch.Tensor, a: torch.Tensor) -> None:
 
 
 def full_from_upper(acc: torch.Tensor) -> torch.Tensor:
-    """The symmetric matrix whose upper triangle (diagonal included) is that of ``acc``."""
+    """The symmetric matrix whose upper triangle (diagonal included) is that of ``acc``.
+
+    Parameters
+    ----------
+    acc : torch.Tensor of shape (p, p)
+        An accumulator filled by :func:`add_gram` (its strict lower triangle is ignored).
+
+    Returns
+    -------
+    torch.Tensor of shape (p, p)
+        triu(acc) + triu(acc, 1)^T.
+    """
     up = torch.triu(acc)
     return up + torch.triu(acc, 1).T

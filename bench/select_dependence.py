@@ -121,8 +121,15 @@ def bench_dcor(n_pair, n_feat, p, repeats, rows):
     rng = np.random.default_rng(0)
     x = rng.normal(size=n_pair) + 3.0
     y = x + 0.5 * x**2 + rng.normal(size=n_pair)
+    from featcorr.measures._dcor import dcor_from_terms, dcor_terms_univariate
+
+    def torch_path(a, b):  # the pure-torch level scheme (GPU tensors; fallback without numba), on CPU
+        X1, y1 = torch.from_numpy(a[:, None].astype(np.float64)), torch.from_numpy(b.astype(np.float64))
+        return float(dcor_from_terms(dcor_terms_univariate(X1, y1, backend="torch"), a.shape[0])[0])
+
     for dtype in (np.float64, np.float32):
         xd, yd = x.astype(dtype), y.astype(dtype)
+        extra = [("featcorr torch path", lambda: torch_path(xd, yd), None, lambda: torch_path(xd[:1000], yd[:1000]))]
         _dcor_workload(
             f"dCor, 1 pair, n={n_pair:.0e}, {np.dtype(dtype).name}",
             [
@@ -130,7 +137,7 @@ def bench_dcor(n_pair, n_feat, p, repeats, rows):
                  lambda: fc.dependence(xd[:1000, None], yd[:1000], "dcor")),
                 ("dcor 0.7", lambda: dcor.distance_correlation(xd, yd), None if dtype == np.float64 else 1,
                  lambda: dcor.distance_correlation(xd[:1000], yd[:1000])),
-            ],
+            ] + (extra if dtype == np.float64 else []),
             repeats, rows,
         )
     _dcor_workload(

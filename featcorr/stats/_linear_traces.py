@@ -4,11 +4,11 @@ For centred blocks X_a (m x p_a), K_a = X_a X_a^T and K~_a is K_a with its
 diagonal zeroed. The minibatch HSIC statistic needs tr(K~_a K~_b) for every
 pair of blocks; two exact routes give it:
 
-- **Gram route**, cost ~ m^2 P / 2 + L^2 m^2 (P = sum of widths, L blocks):
-  one symmetric rank-k update (BLAS ?syrk, half the flops of a GEMM) per
-  block writes one triangle of K_a into a zeroed (L, m, m) buffer, the
-  diagonal is zeroed, and tr(K~_a K~_b) = 2 <tri_a, tri_b> for all pairs
-  comes from one (L x m^2) x (m^2 x L) product.
+- **Gram route**, cost ~ m^2 P / 2 + L^2 m^2 / 2 (P = sum of widths, L blocks):
+  symmetric rank-k updates (BLAS ?syrk, half the flops of a GEMM) write
+  exactly the strict triangle of each K_a into m(m-1)/2 packed entries,
+  and tr(K~_a K~_b) = 2 <tri_a, tri_b> for all pairs comes from products of
+  the stacked triangles.
 - **Feature route**, cost ~ m P^2 / 2 + L P^2: with Z = [X_1 ... X_L] (m x P)
   and C = Z^T Z (one ?syrk), tr(K_a K_b) = ||X_a^T X_b||_F^2 = ||C_ab||_F^2 and
   tr(K~_a K~_b) = ||C_ab||_F^2 - sum_i ||x_ai||^2 ||x_bi||^2 (the diagonals).
@@ -52,13 +52,13 @@ def choose_route(m: int, widths: Sequence[int], dtype: torch.dtype = torch.float
     Returns
     -------
     str
-        ``"features"`` when m P^2 / 2 + L P^2 < m^2 P / 2 + L^2 m^2 (P = sum of
+        ``"features"`` when m P^2 / 2 + L P^2 < m^2 P / 2 + L^2 m^2 / 2 (P = sum of
         widths, L blocks), i.e. roughly when P < m; else ``"gram"``.
     """
     if dtype == torch.bfloat16:
         return "gram"
     L, P = len(widths), sum(int(p) for p in widths)
-    gram = m * m * P / 2 + L * L * m * m
+    gram = m * m * P / 2 + L * L * m * m / 2
     features = m * P * P / 2 + L * P * P
     return "features" if features < gram else "gram"
 
@@ -74,15 +74,14 @@ def _blas_syrk(dtype: torch.dtype) -> Any:
     return blas.dsyrk if dtype == torch.float64 else blas.ssyrk
 
 
-def _syrk_rows(x: torch.Tensor, out: np.ndarray) -> None:
-    """One triangle (and the diagonal) of x x^T written into ``out`` (m x m, C-ordered); the other untouched.
+def _syrk_into(syrk: Any, rows: np.ndarray, out: np.ndarray, c_lower: bool) -> None:
+    """rows rows^T written into one triangle (diagonal included) of ``out`` (square, C-ordered); the other untouched.
 
-    ``x`` (m, p) is C-contiguous on the CPU, float32 or float64; ``out`` is a
-    numpy buffer of the same dtype whose other triangle stays as it was.
+    ``c_lower`` picks the C-order lower triangle. ``rows`` is C-ordered, so
+    rows^T is a Fortran (p, k) array and trans=1 gives rows rows^T; BLAS
+    writes into out^T (the Fortran view), whose upper triangle is out's lower.
     """
-    syrk = _blas_syrk(x.dtype)
-    # x^T is Fortran-ordered (p, m): trans=1 gives (x^T)^T x^T = x x^T, written into out^T (Fortran view).
-    res = syrk(1.0, x.numpy().T, beta=0.0, c=out.T, trans=1, lower=0, overwrite_c=1)
+    res = syrk(1.0, rows.T, beta=0.0, c=out.T, trans=1, lower=0 if c_lower else 1, overwrite_c=1)
     if res.ctypes.data != out.ctypes.data:  # scipy copied the output (should not happen): write it back
         out[...] = res.T
 
@@ -98,8 +97,8 @@ def hollow_gram_traces(
         L blocks (m, p_a) of one batch, one dtype (float64, float32 or
         bfloat16), centred (not required for exactness, only for digits).
     workspace : dict, optional
-        Reused between calls: holds the (L, m, m) Gram buffers so that a
-        stream of equal batches allocates them once.
+        Reused between calls: holds the Gram buffers so that a stream of
+        equal batches allocates them once.
     diagonals : torch.Tensor, optional
         (L, m) float64: receives the Gram diagonals ||x_ai||^2 (on the BLAS
         path, :func:`uses_blas`, read off the Gram before they are zeroed).
@@ -111,10 +110,17 @@ def hollow_gram_traces(
 
     Notes
     -----
-    CPU float32/float64: one BLAS ?syrk per block (m^2 p_a / 2 flops) into one
-    triangle of a buffer whose other triangle stays zero, then one product
-    of the flattened triangles (L^2 m^2). Elsewhere: the upper block-triangle
-    of each Gram via three torch matmuls (3/4 of the GEMM flops).
+    CPU float32/float64 (the BLAS path): the rows are split into halves R1,
+    R2 of h = floor(m/2) rows (and, for odd m, the last row r). One h x h
+    square S per block holds the strict lower triangle of R1 R1^T and the
+    strict upper triangle of R2 R2^T (two ?syrk into opposite triangles, the
+    diagonal zeroed), one h x h square O holds R1 R2^T (one GEMM) and, for
+    odd m, V holds [R1; R2] r^T. That is exactly the strict triangle of K
+    (m (m - 1) / 2 entries, m^2 p / 2 flops), and
+    tr(K~_a K~_b) = 2 (<S_a, S_b> + <O_a, O_b> + <V_a, V_b>) for all pairs
+    comes from products of the flattened buffers (L^2 m^2 / 2 flops).
+    Elsewhere: the upper block-triangle of each Gram via three torch matmuls
+    (3/4 of the GEMM flops).
     """
     x0 = xs[0]
     ws = workspace if workspace is not None else {}
@@ -124,18 +130,40 @@ def hollow_gram_traces(
                 diagonals[i] = torch.linalg.vecdot(x, x)
         return _hollow_gram_traces_torch(xs, ws)
     L, m = len(xs), x0.shape[0]
+    h = m // 2
+    odd = m % 2 == 1
     np_dtype = np.float64 if x0.dtype == torch.float64 else np.float32
-    buf = ws.get("gram")
-    if buf is None or buf.shape != (L, m, m) or buf.dtype != np_dtype:
-        buf = np.zeros((L, m, m), dtype=np_dtype)  # numpy: no torch inference-mode flags on a reused buffer
-        ws["gram"] = buf
+    key = ("syrk", L, m, x0.dtype)
+    if key not in ws:
+        for old in [w for w in ws if isinstance(w, tuple) and w[0] == "syrk"]:
+            del ws[old]
+        # numpy buffers: no torch inference-mode flag sticks to a buffer reused across batches
+        ws[key] = (np.empty((L, h, h), np_dtype), np.empty((L, h, h), np_dtype), np.empty((L, m - 1), np_dtype))
+    S, O, V = ws[key]
+    syrk = _blas_syrk(x0.dtype)
     for i, x in enumerate(xs):
-        _syrk_rows(x.contiguous(), buf[i])
+        x = x.contiguous()
+        xn = x.numpy()
+        _syrk_into(syrk, xn[:h], S[i], c_lower=True)
         if diagonals is not None:
-            diagonals[i] = torch.from_numpy(np.diagonal(buf[i]).copy())
-        np.fill_diagonal(buf[i], 0.0)
-    flat = torch.from_numpy(buf.reshape(L, m * m))
-    return torch.mm(flat, flat.T).mul_(2.0)
+            diagonals[i, :h] = torch.from_numpy(np.diagonal(S[i]).copy())
+        _syrk_into(syrk, xn[h : 2 * h], S[i], c_lower=False)  # overwrites the diagonal only
+        if diagonals is not None:
+            diagonals[i, h : 2 * h] = torch.from_numpy(np.diagonal(S[i]).copy())
+        np.fill_diagonal(S[i], 0.0)
+        torch.mm(x[:h], x[h : 2 * h].T, out=torch.from_numpy(O[i]))
+        if odd:
+            torch.mv(x[: m - 1], x[m - 1], out=torch.from_numpy(V[i]))
+            if diagonals is not None:
+                diagonals[i, m - 1] = torch.dot(x[m - 1], x[m - 1])
+    Sf = torch.from_numpy(S.reshape(L, h * h))
+    Of = torch.from_numpy(O.reshape(L, h * h))
+    out = torch.mm(Sf, Sf.T)
+    out.addmm_(Of, Of.T)
+    if odd:
+        Vf = torch.from_numpy(V)
+        out.addmm_(Vf, Vf.T)
+    return out.mul_(2.0)
 
 
 def feature_space_traces(xs: Sequence[torch.Tensor], d: torch.Tensor) -> torch.Tensor:

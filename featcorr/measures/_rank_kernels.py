@@ -302,3 +302,201 @@ def merge_count(a, buf, lo, mid, hi):
     for t in range(lo, hi):
         a[t] = buf[t]
     return inv
+
+
+# ----------------------------------------------------------------- packed path (N < 2^32)
+# A word holds a compressed key in its high 32 bits and a position in its low 32 bits:
+# c(x) = (u(x) - u_min) >> shift keeps the order of x (ties in c only where x differ by less than the
+# dropped bits), so one radix sort of the words over (at most) 4 bytes orders the positions by c, stably;
+# runs of equal c are then ordered by the full keys, which is exact.
+
+_LOW = np.uint64(0xFFFFFFFF)
+
+
+@numba.njit(**_JIT)
+def _key(b):
+    """Order-preserving uint64 key of the float64 whose bits are b (-0.0 as +0.0)."""
+    if b == _SIGN:
+        b = np.uint64(0)
+    if b & _SIGN:
+        return b ^ _ALL
+    return b | _SIGN
+
+
+@numba.njit(**_JIT)
+def key_range(bits, lo, hi):
+    """(min, max) of the keys of bits[lo:hi] (hi > lo)."""
+    kmin = _key(bits[lo])
+    kmax = kmin
+    for i in range(lo + 1, hi):
+        k = _key(bits[i])
+        if k < kmin:
+            kmin = k
+        if k > kmax:
+            kmax = k
+    return kmin, kmax
+
+
+@numba.njit(**_JIT)
+def pack(bits, order, kmin, shift, out, counts, lo, hi, gathered):
+    """out[t] = c(x) << 32 | t with x = bits[order[t]] (``gathered``) or bits[t]; byte histograms of c into counts (4, 256)."""
+    s = np.uint64(shift)
+    for t in range(lo, hi):
+        b = bits[order[t]] if gathered else bits[t]
+        c = (_key(b) - kmin) >> s
+        out[t] = (c << np.uint64(32)) | np.uint64(t)
+        for j in range(4):
+            counts[j, (c >> np.uint64(8 * j)) & np.uint64(255)] += 1
+
+
+@numba.njit(**_JIT)
+def word_counts(words, shift, counts, lo, hi):
+    """Histogram (256,) of the byte at bit ``shift`` of words[lo:hi], added to counts."""
+    s = np.uint64(shift)
+    for i in range(lo, hi):
+        counts[(words[i] >> s) & np.uint64(255)] += 1
+
+
+@numba.njit(**_JIT)
+def scatter_words(src, dst, shift, offsets, lo, hi):
+    """One stable LSD pass of words over positions lo..hi-1 by the byte at bit ``shift``."""
+    s = np.uint64(shift)
+    for i in range(lo, hi):
+        w = src[i]
+        d = (w >> s) & np.uint64(255)
+        p = offsets[d]
+        offsets[d] = p + 1
+        dst[p] = w
+
+
+@numba.njit(**_JIT)
+def _run_order(words, bits, order, k, e, gathered, fk):
+    """Full keys of the run words[k:e] into fk[:m] and their stable argsort (positions 0..m-1)."""
+    m = e - k
+    for j in range(m):
+        t = np.int64(words[k + j] & _LOW)
+        fk[j] = _key(bits[order[t]] if gathered else bits[t])
+    if m <= 32:  # insertion sort of the indices: runs are short for continuous data
+        perm = np.arange(m)
+        for a in range(1, m):
+            v = perm[a]
+            kv = fk[v]
+            b = a - 1
+            while b >= 0 and fk[perm[b]] > kv:
+                perm[b + 1] = perm[b]
+                b -= 1
+            perm[b + 1] = v
+        return perm
+    return np.argsort(fk[:m], kind="mergesort")
+
+
+@numba.njit(**_JIT)
+def ranks_from_words(words, bits, out):
+    """out[t] = average rank of bits[t] (ties: mean rank) from words sorted by compressed key."""
+    N = words.shape[0]
+    fk = np.empty(64, dtype=np.uint64)
+    dummy = np.empty(1, dtype=np.int64)
+    k = 0
+    while k < N:
+        c = words[k] >> np.uint64(32)
+        e = k + 1
+        while e < N and (words[e] >> np.uint64(32)) == c:
+            e += 1
+        if e - k == 1:
+            out[np.int64(words[k] & _LOW)] = k + 1.0
+        else:
+            if e - k > fk.shape[0]:
+                fk = np.empty(2 * (e - k), dtype=np.uint64)
+            perm = _run_order(words, bits, dummy, k, e, False, fk)
+            a = 0
+            m = e - k
+            while a < m:
+                b = a + 1
+                while b < m and fk[perm[b]] == fk[perm[a]]:
+                    b += 1
+                r = k + 0.5 * (a + 1 + b)
+                for j in range(a, b):
+                    out[np.int64(words[k + perm[j]] & _LOW)] = r
+                a = b
+        k = e
+
+
+@numba.njit(**_JIT)
+def order_and_dense(words, bits, order_out, dense_out):
+    """From words of y sorted by compressed key: the exact stable order of y and its dense ranks; returns tie pairs."""
+    N = words.shape[0]
+    fk = np.empty(64, dtype=np.uint64)
+    dummy = np.empty(1, dtype=np.int64)
+    run = -1
+    ties = 0
+    k = 0
+    while k < N:
+        c = words[k] >> np.uint64(32)
+        e = k + 1
+        while e < N and (words[e] >> np.uint64(32)) == c:
+            e += 1
+        if e - k == 1:
+            run += 1
+            order_out[k] = words[k] & _LOW
+            dense_out[k] = run
+        else:
+            if e - k > fk.shape[0]:
+                fk = np.empty(2 * (e - k), dtype=np.uint64)
+            perm = _run_order(words, bits, dummy, k, e, False, fk)
+            m = e - k
+            a = 0
+            while a < m:
+                b = a + 1
+                while b < m and fk[perm[b]] == fk[perm[a]]:
+                    b += 1
+                run += 1
+                ties += (b - a) * (b - a - 1) // 2
+                for j in range(a, b):
+                    order_out[k + j] = words[k + perm[j]] & _LOW
+                    dense_out[k + j] = run
+                a = b
+        k = e
+    return ties
+
+
+@numba.njit(**_JIT)
+def sequence_and_ties(words, bits, order, dense, s_out):
+    """From words of x in y order (payload t) sorted by compressed x: s_out = y ranks in exact (x, y) order.
+
+    Returns (pairs tied in x, pairs tied in both x and y).
+    """
+    N = words.shape[0]
+    fk = np.empty(64, dtype=np.uint64)
+    n1 = 0
+    n3 = 0
+    k = 0
+    while k < N:
+        c = words[k] >> np.uint64(32)
+        e = k + 1
+        while e < N and (words[e] >> np.uint64(32)) == c:
+            e += 1
+        if e - k == 1:
+            s_out[k] = dense[np.int64(words[k] & _LOW)]
+        else:
+            if e - k > fk.shape[0]:
+                fk = np.empty(2 * (e - k), dtype=np.uint64)
+            perm = _run_order(words, bits, order, k, e, True, fk)
+            m = e - k
+            for j in range(m):
+                s_out[k + j] = dense[np.int64(words[k + perm[j]] & _LOW)]
+            a = 0
+            while a < m:  # runs of equal x; inside them s is non-decreasing (stable from y order)
+                b = a + 1
+                while b < m and fk[perm[b]] == fk[perm[a]]:
+                    b += 1
+                n1 += (b - a) * (b - a - 1) // 2
+                g = a
+                while g < b:
+                    h = g + 1
+                    while h < b and s_out[k + h] == s_out[k + g]:
+                        h += 1
+                    n3 += (h - g) * (h - g - 1) // 2
+                    g = h
+                a = b
+        k = e
+    return n1, n3

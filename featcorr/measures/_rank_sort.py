@@ -21,6 +21,9 @@ __all__ = ["available", "warm", "sort_float", "average_ranks", "kendall_tau_a"]
 
 _loaded = False  # set once a compiled kernel has run in this process
 
+#: below this length a position fits the low 32 bits of a packed word
+_PACKED_BELOW = 2**32
+
 
 @functools.cache
 def available() -> bool:
@@ -147,6 +150,55 @@ class _Null:
         return False
 
 
+def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> np.ndarray:
+    """Words c(x) << 32 | t sorted by c (stable in t), x = bits[order[t]] or bits[t]; N < 2^32."""
+    from . import _rank_kernels as K
+
+    N = bits.shape[0]
+    ranges = _run(pool, K.key_range, chunks, bits)
+    kmin = min(int(r[0]) for r in ranges)
+    kmax = max(int(r[1]) for r in ranges)
+    shift = max(0, (kmax - kmin).bit_length() - 32)
+    words = np.empty(N, dtype=np.uint64)
+    counts = np.zeros((len(chunks), 4, 256), dtype=np.int64)
+    gathered = order is not None
+    order = np.empty(1, dtype=np.uint32) if order is None else order
+    _run(pool, _pack_into, list(enumerate(chunks)), bits, order, np.uint64(kmin), shift, words, counts, gathered)
+    total = counts.sum(axis=0)
+    active = [j for j in range(4) if total[j].max() < N]
+    other = np.empty(N, dtype=np.uint64) if active else None
+    for step, j in enumerate(active):
+        bit = 32 + 8 * j
+        if step == 0:
+            hist = counts[:, j, :]
+        else:
+            hist = np.zeros((len(chunks), 256), dtype=np.int64)
+            _run(pool, _word_counts_into, list(enumerate(chunks)), words, bit, hist)
+        starts = np.concatenate(([0], np.cumsum(total[j])[:-1]))
+        offsets = np.ascontiguousarray(starts[None, :] + np.cumsum(hist, axis=0) - hist, dtype=np.int64)
+        _run(pool, _scatter_words_into, list(enumerate(chunks)), words, other, bit, offsets)
+        words, other = other, words
+    return words
+
+
+def _pack_into(bits, order, kmin, shift, words, counts, gathered, c, bounds) -> None:
+    from . import _rank_kernels as K
+
+    K.pack(bits, order, kmin, shift, words, counts[c], bounds[0], bounds[1], gathered)
+
+
+def _word_counts_into(words, bit, hist, c, bounds) -> None:
+    from . import _rank_kernels as K
+
+    K.word_counts(words, bit, hist[c], bounds[0], bounds[1])
+
+
+def _scatter_words_into(words, other, bit, offsets, c, bounds) -> None:
+    from . import _rank_kernels as K
+
+    K.scatter_words(words, other, bit, offsets[c], bounds[0], bounds[1])
+
+
 def average_ranks(x: np.ndarray, *, threads: int = 1, overwrite: bool = False) -> np.ndarray:
     """Ranks 1..N of a 1-D float64 array without NaN, ties given the mean of their ranks (``scipy.stats.rankdata``).
 
@@ -154,9 +206,18 @@ def average_ranks(x: np.ndarray, *, threads: int = 1, overwrite: bool = False) -
     """
     from . import _rank_kernels as K
 
-    keys, idx = sort_float(x, threads=threads, overwrite=overwrite)
-    out = np.empty(keys.shape[0], dtype=np.float64)
-    K.average_ranks_sorted(keys, idx, out)
+    N = x.shape[0]
+    if N == 0 or N >= _PACKED_BELOW:
+        keys, idx = sort_float(x, threads=threads, overwrite=overwrite)
+        out = np.empty(keys.shape[0], dtype=np.float64)
+        K.average_ranks_sorted(keys, idx, out)
+    else:
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        chunks = _bounds(N, threads)
+        with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
+            words = _words(x.view(np.uint64), None, chunks, pool)
+        out = np.empty(N, dtype=np.float64)
+        K.ranks_from_words(words, x.view(np.uint64), out)
     _mark_loaded()
     return out
 
@@ -175,6 +236,8 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray, *, threads: int = 1) -> float:
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     chunks = _bounds(N, threads)
+    if N < _PACKED_BELOW:
+        return _tau_a_packed(x, y, chunks)
     with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
         ky, cy = _keys(y, None, chunks, pool)
         ky, iy = _radix(ky, None, cy, chunks, pool)  # y order
@@ -195,19 +258,51 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray, *, threads: int = 1) -> float:
         if n1 == n0 or n2 == n0:
             _mark_loaded()
             return 0.0
-        buf = np.empty_like(s)
-        D = sum(_run(pool, K.inversions_block, chunks, s, buf))
-        while len(chunks) > 1:  # merge neighbouring sorted blocks
-            merged = []
-            jobs = []
-            for c in range(0, len(chunks) - 1, 2):
-                (lo, mid), (_, hi) = chunks[c], chunks[c + 1]
-                jobs.append((lo, mid, hi))
-                merged.append((lo, hi))
-            if len(chunks) % 2:
-                merged.append(chunks[-1])
-            D += sum(f.result() for f in [pool.submit(K.merge_count, s, buf, lo, mid, hi) for lo, mid, hi in jobs])
-            chunks = merged
+        D = _inversions(s, chunks, pool)
     _mark_loaded()
     return float(n0 - n1 - n2 + n3 - 2 * int(D)) / n0
+
+
+def _inversions(s: np.ndarray, chunks, pool) -> int:
+    """Inversions of s (sorted in place): a merge-sort count per chunk in threads, then merges of neighbours."""
+    from . import _rank_kernels as K
+
+    buf = np.empty_like(s)
+    D = sum(int(v) for v in _run(pool, K.inversions_block, chunks, s, buf))
+    while len(chunks) > 1:
+        merged, jobs = [], []
+        for c in range(0, len(chunks) - 1, 2):
+            (lo, mid), (_, hi) = chunks[c], chunks[c + 1]
+            jobs.append((lo, mid, hi))
+            merged.append((lo, hi))
+        if len(chunks) % 2:
+            merged.append(chunks[-1])
+        D += sum(int(v) for v in _run(pool, K.merge_count, jobs, s, buf))
+        chunks = merged
+    return D
+
+
+def _tau_a_packed(x: np.ndarray, y: np.ndarray, chunks) -> float:
+    """tau-a by packed-word sorts (N < 2^32): y order and dense ranks, then x in y order carrying positions."""
+    from . import _rank_kernels as K
+
+    N = x.shape[0]
+    n0 = N * (N - 1) // 2
+    with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
+        yb = y.view(np.uint64)
+        words = _words(yb, None, chunks, pool)
+        iy = np.empty(N, dtype=np.uint32)
+        dy = np.empty(N, dtype=np.uint32)
+        n2 = int(K.order_and_dense(words, yb, iy, dy))
+        del words
+        words = _words(x.view(np.uint64), iy, chunks, pool)  # x in y order, positions t in y order
+        s = np.empty(N, dtype=np.int32 if N < 2**31 else np.int64)
+        n1, n3 = K.sequence_and_ties(words, x.view(np.uint64), iy, dy, s)
+        n1, n3 = int(n1), int(n3)
+        del words, iy, dy
+        _mark_loaded()
+        if n1 == n0 or n2 == n0:
+            return 0.0
+        D = _inversions(s, chunks, pool)
+    return float(n0 - n1 - n2 + n3 - 2 * D) / n0
 

@@ -66,15 +66,25 @@ def _embedded(X: torch.Tensor, method: str, *, name: str, caller: str) -> torch.
     return Z - Z.mean(dim=0, keepdim=True)
 
 
+def _gram_norm2(U: torch.Tensor) -> float:
+    """||U^T U||_F^2; on CPU from the upper triangle of BLAS syrk (half the multiply-adds of a GEMM)."""
+    if U.device.type == "cpu" and U.dtype == torch.float64:
+        from scipy.linalg.blas import dsyrk
+
+        A = torch.from_numpy(dsyrk(1.0, U.numpy().T, trans=0))  # U^T U, upper triangle (U.T is Fortran-ordered)
+        d = torch.diagonal(A)
+        return 2.0 * float((torch.triu(A, 1) ** 2).sum()) + float(torch.dot(d, d))
+    A = U.T @ U
+    return float((A * A).sum())
+
+
 def _frobenius_features(U: torch.Tensor, V: torch.Tensor | None) -> tuple[float, float, float]:
     """(<G, G>, <H, H>, <G, H>) from the feature-space products U^T U, V^T V, U^T V."""
-    A = U.T @ U
-    uu = float((A * A).sum())
+    uu = _gram_norm2(U)
     if V is None:
         return uu, uu, uu
-    B = V.T @ V
     C = U.T @ V
-    return uu, float((B * B).sum()), float((C * C).sum())
+    return uu, _gram_norm2(V), float((C * C).sum())
 
 
 def _frobenius_grams(U: torch.Tensor, V: torch.Tensor | None) -> tuple[float, float, float]:

@@ -35,11 +35,21 @@ def _vectors(kind: str, N: int, rng) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
+@pytest.fixture(params=["packed", "wide"])
+def path(request, monkeypatch):
+    """Both sort paths: packed 32-bit words (N < 2^32) and full 64-bit keys with a separate payload."""
+    if request.param == "wide":
+        monkeypatch.setattr(_rank_sort, "_PACKED_BELOW", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["continuous", "ties", "extremes"])
 @pytest.mark.parametrize("N", [1, 2, 7, 1000, 150_001])
-def test_average_ranks_equal_rankdata(threads, kind, N):
+def test_average_ranks_equal_rankdata(threads, kind, N, path):
     x, _ = _vectors(kind, N, np.random.default_rng(N))
+    if kind == "continuous" and N > 1:
+        x[::7] = x[0]  # a long run of ties among distinct values
     got = _rank_sort.average_ranks(x.copy(), threads=threads, overwrite=True)
     np.testing.assert_array_equal(got, ss.rankdata(x))
 
@@ -54,14 +64,14 @@ def test_sort_is_a_stable_argsort(kind):
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("kind", ["continuous", "ties", "extremes"])
-def test_tau_a_equals_brute_force(threads, kind):
+def test_tau_a_equals_brute_force(threads, kind, path):
     for N in (2, 3, 17, 200, 1000):
         x, y = _vectors(kind, N, np.random.default_rng(N))
         assert _rank_sort.kendall_tau_a(x, y, threads=threads) == pytest.approx(_brute_tau_a(x, y), abs=1e-15)
 
 
 @pytest.mark.parametrize("kind", ["continuous", "ties"])
-def test_tau_a_long_vectors_match_scipy_tau_b(kind):
+def test_tau_a_long_vectors_match_scipy_tau_b(kind, path):
     # tau-a = tau-b sqrt((n0 - n1)(n0 - n2)) / n0 (n1, n2 pairs tied in x, y): scipy's merge-sort count
     x, y = _vectors(kind, 300_007, np.random.default_rng(5))
     N = len(x)
@@ -75,7 +85,7 @@ def test_tau_a_long_vectors_match_scipy_tau_b(kind):
     assert _rank_sort.kendall_tau_a(x, y, threads=2) == pytest.approx(want, abs=1e-12)
 
 
-def test_all_tied_tau_a_is_zero():
+def test_all_tied_tau_a_is_zero(path):
     assert _rank_sort.kendall_tau_a(np.ones(50_000), np.arange(50_000.0), threads=2) == 0.0
 
 

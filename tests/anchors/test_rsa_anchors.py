@@ -142,6 +142,28 @@ def test_tied_model_rdms_match_rsatoolbox(rsatoolbox, comparison):
     assert compare_rdms(v1, v2, comparison) == pytest.approx(want, rel=1e-10)
 
 
+@pytest.mark.parametrize("comparison", sorted(COMPARE))
+@pytest.mark.parametrize("rdm_method", sorted(RDM))
+def test_compiled_rank_path_and_moment_route_match_rsatoolbox(rsatoolbox, rdm_method, comparison, monkeypatch):
+    # 300 samples: 44 850 RDM entries, ranked and counted by the numba radix path (forced here), with ties
+    from featcorr.measures import _rank, _rank_sort
+
+    if not _rank_sort.available():
+        pytest.skip("numba is not installed")
+    monkeypatch.setattr(_rank, "_COMPILED_FROM", {"warm": 10, "cold": {"ranks": 10, "tau": 10}})
+    X, Y = _data(n=300, seed=3)
+    Y[:, :5] = np.round(Y[:, :5])  # coarser features
+    want, r1, r2 = _rsa_tb(rsatoolbox, X, Y, rdm_method, comparison)
+    got = fc.similarity(X, Y, measure="rsa", rdm=rdm_method, comparison=comparison)
+    assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+    v1 = np.round(r1.get_vectors()[0], 2)  # heavy ties
+    v2 = r2.get_vectors()[0]
+    from rsatoolbox.rdm import RDMs, compare
+
+    want_tied = float(compare(RDMs(v1[None]), RDMs(v2[None]), method=COMPARE[comparison])[0, 0])
+    assert compare_rdms(v1, v2, comparison) == pytest.approx(want_tied, rel=1e-12, abs=1e-12)
+
+
 # --------------------------------------------------------------- netrep stochastic metrics
 
 

@@ -150,8 +150,11 @@ class _Null:
         return False
 
 
-def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> np.ndarray:
-    """Words c(x) << 32 | t sorted by c (stable in t), x = bits[order[t]] or bits[t]; N < 2^32."""
+def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Words c(x) << 32 | t sorted by c (stable in t), x = bits[order[t]] or bits[t]; N < 2^32.
+
+    Returns the sorted words and the spare ping-pong buffer (uint64, N; None when no pass was needed).
+    """
     from . import _rank_kernels as K
 
     N = bits.shape[0]
@@ -178,7 +181,7 @@ def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> np.ndarr
         offsets = np.ascontiguousarray(starts[None, :] + np.cumsum(hist, axis=0) - hist, dtype=np.int64)
         _run(pool, _scatter_words_into, list(enumerate(chunks)), words, other, bit, offsets)
         words, other = other, words
-    return words
+    return words, other
 
 
 def _pack_into(bits, order, kmin, shift, words, counts, gathered, c, bounds) -> None:
@@ -215,8 +218,8 @@ def average_ranks(x: np.ndarray, *, threads: int = 1, overwrite: bool = False) -
         x = np.ascontiguousarray(x, dtype=np.float64)
         chunks = _bounds(N, threads)
         with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
-            words = _words(x.view(np.uint64), None, chunks, pool)
-        out = np.empty(N, dtype=np.float64)
+            words, spare = _words(x.view(np.uint64), None, chunks, pool)
+        out = np.empty(N, dtype=np.float64) if spare is None else spare.view(np.float64)  # reuse: no extra N
         K.ranks_from_words(words, x.view(np.uint64), out)
     _mark_loaded()
     return out
@@ -290,12 +293,14 @@ def _tau_a_packed(x: np.ndarray, y: np.ndarray, chunks) -> float:
     n0 = N * (N - 1) // 2
     with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
         yb = y.view(np.uint64)
-        words = _words(yb, None, chunks, pool)
+        words, spare = _words(yb, None, chunks, pool)
+        del spare
         iy = np.empty(N, dtype=np.uint32)
         dy = np.empty(N, dtype=np.uint32)
         n2 = int(K.order_and_dense(words, yb, iy, dy))
         del words
-        words = _words(x.view(np.uint64), iy, chunks, pool)  # x in y order, positions t in y order
+        words, spare = _words(x.view(np.uint64), iy, chunks, pool)  # x in y order, positions t in y order
+        del spare
         s = np.empty(N, dtype=np.int32 if N < 2**31 else np.int64)
         n1, n3 = K.sequence_and_ties(words, x.view(np.uint64), iy, dy, s)
         n1, n3 = int(n1), int(n3)

@@ -33,12 +33,20 @@ MEASURES = {
 }
 
 
+def make_data(n: int, p: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The data of bench_cca_procrustes.py (repeated here so that older checkouts can run this script)."""
+    rng = np.random.default_rng(seed)
+    Z = rng.standard_normal((n, p), dtype=np.float32)
+    X = np.maximum(Z @ (rng.standard_normal((p, p), dtype=np.float32) / np.sqrt(p)), 0) + 0.5
+    noise = rng.standard_normal((n, p), dtype=np.float32)
+    Y = np.maximum(X @ (rng.standard_normal((p, p), dtype=np.float32) / np.sqrt(p)) + noise, 0) + 1.0
+    return X.astype(np.float32), Y.astype(np.float32)
+
+
 def main() -> None:
     torch.set_num_threads(1)
     threadpool_limits(1)
     warnings.simplefilter("ignore")
-    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
-    from bench_cca_procrustes import make_data
 
     print(f"featcorr from {featcorr.__file__}; torch {torch.__version__}, 1 thread, CPU time (s)")
     for p in [int(a) for a in sys.argv[1:]] or [1024]:

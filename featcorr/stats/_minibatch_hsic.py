@@ -85,11 +85,12 @@ class MinibatchHSIC(Statistic):
         Precision of the Gram (or cross-) products of the *centred* batch; the
         inner products of the Grams are float32 or better and the sums over
         batches always float64. Measured in bench/results/minibatch_cka.md
-        (one core, batch 500): ``"float64"`` about as fast as pytorch-cka's
-        float32 Grams; ``"float32"`` about twice as fast as float64, CKA
-        within ~1e-7 of float64; ``"bfloat16"`` (linear kernel only; inputs
-        and Gram entries rounded to 8-bit mantissas, fast on CPUs with
-        AVX512-BF16/AMX) 1.5-2 times faster than float32, CKA within ~1e-5.
+        (one core, batches of 500, HSIC work only): ``"float64"`` 0.8x the
+        speed of pytorch-cka's float32 Grams; ``"float32"`` about 2x faster
+        than float64 (1.7-1.8x pytorch-cka), CKA within 3e-8 to 3e-6 of
+        float64; ``"bfloat16"`` (linear kernel only; inputs and Gram entries
+        rounded to 8-bit mantissas, fast on CPUs with AVX512-BF16/AMX) 3-3.6x
+        pytorch-cka, CKA within ~1e-5.
 
     Notes
     -----

@@ -210,28 +210,5 @@ def main() -> None:
         Path(args.out).write_text("# RSA: featcorr vs rsatoolbox 0.3.2\n\n" + text)
 
 
-NOTES = """
-## Where the time goes
-
-- featcorr builds each condensed RDM block of rows by block of rows against
-  the rows after them (one float64 GEMM, half of the n x n Gram, never an
-  n x n matrix), and builds and ranks the two RDMs in two threads;
-  Spearman ranks come from one `argsort` of the N = n(n-1)/2 entries per RDM.
-- rsatoolbox `calc_rdm(method="correlation")` computes the n x n matrix with
-  `np.einsum('ik,jk')` (no BLAS), and `compare(method="spearman")` ranks with
-  `scipy.stats.rankdata` on the vectors.
-- Kendall tau-a: both use an O(N log N) merge-sort count (rsatoolbox a private
-  SciPy helper, featcorr SciPy's public `kendalltau`, converted from tau-b
-  with the tie counts), so the speed-up there comes from the RDMs only.
-- torch's intra-op (OpenMP) threads: on a box whose load exceeds its cores,
-  every parallel torch kernel waits for descheduled threads, and featcorr
-  with the default 2 threads ran up to 20x slower than with
-  `torch.set_num_threads(1)` (which still uses both cores here: the two RDMs
-  are built in two Python threads). The "1 thread" column is that setting.
-- Whitened cosine needs the n x n matrices (double centring), so featcorr
-  builds full RDMs for it.
-"""
-
-
 if __name__ == "__main__":
     main()

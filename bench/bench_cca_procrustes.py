@@ -32,7 +32,7 @@ Modes (run each under the shared lock, one benchmark at a time):
   (``time.process_time``): comparable on a loaded machine;
 - ``--mode wall``: default threads, wall time (only meaningful when the machine
   is quiet: ``uptime`` load < 2.5). featcorr's decompositions use
-  ``--lapack-threads`` (default: featcorr's default, 1).
+  ``--lapack-threads`` (default: featcorr's default, "auto").
 
     flock /tmp/featcorr-bench.lock .venv/bin/python bench/bench_cca_procrustes.py --widths 512 1024 --mode cpu1
 """
@@ -150,7 +150,8 @@ def main() -> None:
     ap.add_argument("--widths", type=int, nargs="+", default=[512, 1024, 2048])
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--mode", choices=["cpu1", "wall"], default="cpu1")
-    ap.add_argument("--lapack-threads", type=int, default=1, help="featcorr's decomposition threads (wall mode)")
+    ap.add_argument("--lapack-threads", default="auto",
+                    help="featcorr's decomposition threads in wall mode: an int or 'auto' (featcorr's default)")
     ap.add_argument("--measures", nargs="+", default=list(FC), help=f"subset of {list(FC)}")
     ap.add_argument("--no-all", action="store_true", help="skip the 'all five, one pass' row")
     ap.add_argument("--zoo-max", type=int, default=0, help="run cca-zoo only up to this width (0: never)")
@@ -160,7 +161,7 @@ def main() -> None:
         threadpool_limits(1)  # numpy's BLAS/LAPACK for the peers, for the whole run
         clock = time.process_time
     else:
-        set_lapack_threads(args.lapack_threads)
+        set_lapack_threads(args.lapack_threads if args.lapack_threads == "auto" else int(args.lapack_threads))
         clock = time.perf_counter
     LinearMetric, netrep_head = _netrep()
     if LinearMetric is None:

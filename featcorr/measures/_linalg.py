@@ -5,15 +5,19 @@ Two facts shape this module:
 - LAPACK eigen/singular-value routines in torch's CPU build slow down 10-40x
   when their threads compete with other processes for the cores (measured on
   a 2-core machine under load: ``svdvals`` of a 1024 x 1024 matrix 0.5 s on 1
-  thread, 9-20 s on 2), while GEMM is unaffected. On the same 2-core box at
-  load ~2 (one other busy process), 2 LAPACK threads were still slower in wall
+  thread, 9-20 s on 2), while GEMM is unaffected. On the same 2-core box with
+  one other busy process (load ~2), 2 LAPACK threads were still slower in wall
   time than 1 for every routine used here (eigvalsh / svdvals / eigh of
-  1024 x 1024: 0.21 / 0.41 / 0.47 s on 2 threads vs 0.08 / 0.15 / 0.18 s on 1;
-  bench/results/cca_procrustes.md). CPU decompositions therefore run on
-  ``LAPACK_THREADS`` = 1 thread by default (:func:`set_lapack_threads` changes
-  it; the caller's thread count is restored afterwards;
-  ``torch.set_num_threads`` is process-wide, so do not call measures from
-  several Python threads at once if you rely on other thread settings).
+  1024 x 1024: 0.21 / 0.41 / 0.47 s on 2 threads vs 0.08 / 0.15 / 0.18 s on 1),
+  but with the other core free they were 1.5-2x faster (CCA-family
+  decompositions at p = 1024-2048; bench/results/cca_procrustes.md). The
+  default, ``LAPACK_THREADS = "auto"``, therefore uses torch's thread count
+  when no other process keeps a core busy (1-minute load average minus this
+  process's own thread <= cores - torch threads + 0.5) and one thread otherwise;
+  :func:`set_lapack_threads` fixes it instead. The caller's thread count is
+  restored afterwards; ``torch.set_num_threads`` is process-wide, so do not
+  call measures from several Python threads at once if you rely on other
+  thread settings.
 - Every measure of a layer pair needs the eigen-decomposition of each layer's
   own covariance. A snapshot is frozen, so that decomposition is computed once
   per (snapshot, block, variant) and reused by every measure and every pair
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -46,28 +51,40 @@ __all__ = [
     "peek",
 ]
 
-#: Threads for CPU decompositions (None: torch's current setting). See the module docstring.
-LAPACK_THREADS: int | None = 1
+#: Threads for CPU decompositions: "auto" (default), an int, or None (torch's current setting).
+LAPACK_THREADS: int | str | None = "auto"
 
 
-def set_lapack_threads(n: int | None) -> int | None:
+def set_lapack_threads(n: int | str | None) -> int | str | None:
     """Set the number of threads CPU decompositions run on; return the previous setting.
 
     Parameters
     ----------
-    n : int >= 1 or None
+    n : int >= 1, "auto" or None
         Threads for eigh / svd / Cholesky / triangular solves of the
-        moment-based measures; ``None`` uses torch's current
-        ``torch.get_num_threads()``. Default 1 (measured faster on a shared
-        2-core machine; see the module docstring).
+        moment-based measures. ``"auto"`` (default): torch's thread count when
+        the 1-minute load average shows no other busy process, else 1 (see
+        the module docstring for the measurements); ``None``: always torch's
+        current ``torch.get_num_threads()``.
     """
     global LAPACK_THREADS
-    if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+    if not (n is None or n == "auto" or (isinstance(n, int) and not isinstance(n, bool) and n >= 1)):
         from ..errors import UnknownOptionError
 
-        raise UnknownOptionError(f"set_lapack_threads: n must be a positive int or None, got {n!r}.")
+        raise UnknownOptionError(f"set_lapack_threads: n must be a positive int, 'auto' or None, got {n!r}.")
     old, LAPACK_THREADS = LAPACK_THREADS, n
     return old
+
+
+def _auto_threads(torch_threads: int) -> int:
+    """torch's thread count when the other cores are idle by the 1-minute load average, else 1."""
+    try:
+        load = os.getloadavg()[0]
+        cores = os.cpu_count() or 1
+    except (AttributeError, OSError):  # no load average on this platform: the safe choice
+        return 1
+    others = max(0.0, load - 1.0)  # this process's running thread counts in the load itself
+    return torch_threads if others <= cores - torch_threads + 0.5 else 1
 
 
 @contextlib.contextmanager
@@ -75,6 +92,8 @@ def lapack(t: torch.Tensor) -> Iterator[None]:
     """Run the enclosed CPU decompositions on ``LAPACK_THREADS`` threads (no effect for GPU tensors)."""
     n = torch.get_num_threads()
     want = LAPACK_THREADS
+    if want == "auto":
+        want = 1 if n == 1 else _auto_threads(n)
     if t.device.type != "cpu" or want is None or n == want:
         yield
         return

@@ -3,6 +3,7 @@ and the Cholesky / eigen whitening paths of CCA and PWCCA agreeing."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from featcorr.errors import UnknownOptionError
 from featcorr.measures import RankDeficiencyWarning, cca_from, pwcca_from
 from featcorr.measures._cca import _full_rank_cholesky, block_spectrum
-from featcorr.measures._linalg import gram_singular_values, set_lapack_threads, singular_values
+from featcorr.measures._linalg import _auto_threads, gram_singular_values, set_lapack_threads, singular_values
 from featcorr.stats import Moments
 
 
@@ -37,16 +38,21 @@ def test_gram_singular_values_refuse_uncertified_and_fallback_is_exact(rng):
     assert gram_singular_values(torch.zeros(5, 3, dtype=torch.float64)) is None
 
 
-def test_set_lapack_threads(rng):
+def test_set_lapack_threads_and_auto_rule(rng, monkeypatch):
     old = set_lapack_threads(None)
     try:
-        assert old == 1
+        assert old == "auto"
         M = torch.from_numpy(rng.normal(size=(40, 30)))
         np.testing.assert_allclose(singular_values(M).numpy(), np.linalg.svd(M.numpy(), compute_uv=False), atol=1e-12)
         with pytest.raises(UnknownOptionError, match="positive int"):
             set_lapack_threads(0)
     finally:
         set_lapack_threads(old)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.1, 1.0, 1.0))  # only this process busy: use both threads
+    assert _auto_threads(2) == 2
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.3, 2.0, 2.0))  # another busy process: one thread
+    assert _auto_threads(2) == 1
 
 
 def _pair(rng, n=500, p=14, q=10):

@@ -12,8 +12,10 @@ Two facts shape this module:
   but with the other core free they were 1.5-2x faster (CCA-family
   decompositions at p = 1024-2048; bench/results/cca_procrustes.md). The
   default, ``LAPACK_THREADS = "auto"``, therefore uses torch's thread count
-  when no other process keeps a core busy (1-minute load average minus this
-  process's own thread <= cores - torch threads + 0.5) and one thread otherwise;
+  when no other process is running on the cores torch's threads would take
+  (runnable threads in ``/proc/loadavg`` at the call, minus the caller's own,
+  <= cores - torch threads; the 1-minute load average minus 1 where there is
+  no /proc) and one thread otherwise;
   :func:`set_lapack_threads` fixes it instead. The caller's thread count is
   restored afterwards; ``torch.set_num_threads`` is process-wide, so do not
   call measures from several Python threads at once if you rely on other
@@ -76,15 +78,29 @@ def set_lapack_threads(n: int | str | None) -> int | str | None:
     return old
 
 
-def _auto_threads(torch_threads: int) -> int:
-    """torch's thread count when the other cores are idle by the 1-minute load average, else 1."""
+def _others_running() -> float | None:
+    """Threads of other processes running now: runnable entities of /proc/loadavg minus the caller's one.
+
+    Falls back to the 1-minute load average minus 1 without /proc, and to
+    None when neither exists.
+    """
     try:
-        load = os.getloadavg()[0]
-        cores = os.cpu_count() or 1
-    except (AttributeError, OSError):  # no load average on this platform: the safe choice
+        with open("/proc/loadavg") as f:
+            return max(0, int(f.read().split()[3].split("/")[0]) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return max(0.0, os.getloadavg()[0] - 1.0)
+    except (AttributeError, OSError):
+        return None
+
+
+def _auto_threads(torch_threads: int) -> int:
+    """torch's thread count when no other process runs on the cores its threads would take, else 1."""
+    others = _others_running()
+    if others is None:  # no way to tell: the choice that never stalls
         return 1
-    others = max(0.0, load - 1.0)  # this process's running thread counts in the load itself
-    return torch_threads if others <= cores - torch_threads + 0.5 else 1
+    return torch_threads if others <= (os.cpu_count() or 1) - torch_threads + 0.5 else 1
 
 
 @contextlib.contextmanager

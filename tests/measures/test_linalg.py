@@ -13,6 +13,7 @@ import torch
 from featcorr.errors import UnknownOptionError
 from featcorr.measures import RankDeficiencyWarning, cca_from, pwcca_from
 from featcorr.measures._cca import _full_rank_cholesky, block_spectrum
+from featcorr.measures import _linalg
 from featcorr.measures._linalg import _auto_threads, gram_singular_values, set_lapack_threads, singular_values
 from featcorr.stats import Moments
 
@@ -49,10 +50,14 @@ def test_set_lapack_threads_and_auto_rule(rng, monkeypatch):
     finally:
         set_lapack_threads(old)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.1, 1.0, 1.0))  # only this process busy: use both threads
+    monkeypatch.setattr(_linalg, "_others_running", lambda: 0)  # only this process: both threads
     assert _auto_threads(2) == 2
-    monkeypatch.setattr(os, "getloadavg", lambda: (2.3, 2.0, 2.0))  # another busy process: one thread
+    monkeypatch.setattr(_linalg, "_others_running", lambda: 1)  # another busy process: one thread
     assert _auto_threads(2) == 1
+    monkeypatch.setattr(_linalg, "_others_running", lambda: None)  # cannot tell: one thread
+    assert _auto_threads(2) == 1
+    monkeypatch.undo()
+    assert isinstance(_linalg._others_running(), (int, float))  # Linux: /proc/loadavg is read
 
 
 def _pair(rng, n=500, p=14, q=10):

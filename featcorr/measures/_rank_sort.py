@@ -284,8 +284,6 @@ def kendall_tau_a(x: np.ndarray, y: np.ndarray, *, threads: int = 1) -> float:
     x = np.ascontiguousarray(x, dtype=np.float64)
     y = np.ascontiguousarray(y, dtype=np.float64)
     chunks = _bounds(N, threads)
-    if N < _PACKED_BELOW:
-        return _tau_a_packed(x, y, chunks)
     with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
         ky, cy = _keys(y, None, chunks, pool)
         ky, iy = _radix(ky, None, cy, chunks, pool)  # y order
@@ -328,31 +326,4 @@ def _inversions(s: np.ndarray, chunks, pool) -> int:
         D += sum(int(v) for v in _run(pool, K.merge_count, jobs, s, buf))
         chunks = merged
     return D
-
-
-def _tau_a_packed(x: np.ndarray, y: np.ndarray, chunks) -> float:
-    """tau-a by packed-word sorts (N < 2^32): y order and dense ranks, then x in y order carrying positions."""
-    from . import _rank_kernels as K
-
-    N = x.shape[0]
-    n0 = N * (N - 1) // 2
-    with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
-        yb = y.view(np.uint64)
-        words, spare = _words(yb, None, chunks, pool)
-        del spare
-        iy = np.empty(N, dtype=np.uint32)
-        dy = np.empty(N, dtype=np.uint32)
-        n2 = int(K.order_and_dense(words, yb, iy, dy))
-        del words
-        words, spare = _words(x.view(np.uint64), iy, chunks, pool)  # x in y order, positions t in y order
-        del spare
-        s = np.empty(N, dtype=np.int32 if N < 2**31 else np.int64)
-        n1, n3 = K.sequence_and_ties(words, x.view(np.uint64), iy, dy, s)
-        n1, n3 = int(n1), int(n3)
-        del words, iy, dy
-        _mark_loaded()
-        if n1 == n0 or n2 == n0:
-            return 0.0
-        D = _inversions(s, chunks, pool)
-    return float(n0 - n1 - n2 + n3 - 2 * D) / n0
 

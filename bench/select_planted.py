@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import platform
 import resource
 import statistics
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_THREADS = torch.get_num_threads()
 sys.path.insert(0, str(ROOT / "tests" / "anchors"))
 
 KINDS = {"main": [0, 1], "square": [2], "suppressor": [3, 4], "xor": [5, 6]}
@@ -57,6 +59,17 @@ def planted(n, D, seed):
     y = X[:, 0] + 0.8 * X[:, 1] + X[:, 2] ** 2 + 2 * (X[:, 3] - X[:, 4]) + 1.5 * np.sign(X[:, 5] * X[:, 6])
     y = y + 0.3 * rng.normal(size=n)
     return X, y
+
+
+def timed_cpu(fn, repeats=1):
+    """(result, median CPU seconds, median wall seconds) of ``repeats`` calls."""
+    cpu, wall, out = [], [], None
+    for _ in range(repeats):
+        c, w = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    return out, statistics.median(cpu), statistics.median(wall)
 
 
 def timed(fn, repeats=1):
@@ -282,46 +295,97 @@ def part3(args, lines):
                  f"{t_p / t_o:.1f}x | {[int(i) for i in ours] == peer} |")
     print(lines[-1], flush=True)
     from _nni_shim import load_nni_selector, nni_fit
+    from threadpoolctl import threadpool_limits
 
+    quiet(load_nni_selector)  # import NNI outside the timed runs (~1.5 s of imports)
+    warm = np.random.default_rng(99)
+    FeatureGradients(n_features=1).fit(warm.normal(size=(50, 3)), warm.normal(size=50))  # and ours
+    load = os.getloadavg()[0]
+    lines += ["", f"FeatureGradients vs NNI: `uptime` load {load:.2f} at the start of these rows. CPU time "
+              "(`time.process_time`) with torch.set_num_threads(1) and threadpool_limits(1) on both sides; wall "
+              f"time with the default {DEFAULT_THREADS} threads on both sides (meaningful only when the load is "
+              "< 2.5). featcorr: median of the repeats; NNI: one run.", "",
+              "| comparison | featcorr CPU (s) | NNI CPU (s) | NNI/featcorr CPU | featcorr wall (s) | NNI wall (s) | "
+              "NNI/featcorr wall | same selection | load |", "|---|---|---|---|---|---|---|---|---|"]
     for n, D in ([(20000, 1000)] if args.quick else [(20000, 1000), (100000, 1000)]):
         X = rng.normal(size=(n, D)).astype(np.float32)
         yv = (X[:, 0] - X[:, 1] + 0.5 * X[:, 2] + rng.normal(size=n)).astype(np.float32)
-        ours, t_o = timed(lambda: FeatureGradients(n_features=10, shuffle=False).fit(X, yv), args.repeats)
 
         def peer_fit():
             p = load_nni_selector()(n_features=10, classification=False, shuffle=False)
             quiet(lambda: nni_fit(p, X, yv))
             return p
 
-        peer, t_p = timed(peer_fit, 1)
+        res = {}
+        for threads in (1, DEFAULT_THREADS):
+            with threadpool_limits(threads):
+                torch.set_num_threads(threads)
+                ours, c_o, w_o = timed_cpu(lambda: FeatureGradients(n_features=10, shuffle=False).fit(X, yv),
+                                           args.repeats)
+                peer, c_p, w_p = timed_cpu(peer_fit, 1)
+            res[threads] = (c_o, c_p, w_o, w_p)
+        torch.set_num_threads(args.threads)
         same = set(ours.get_support(indices=True)) == set(peer.selected_features_)
+        c_o, c_p = res[1][:2]
+        w_o, w_p = res[DEFAULT_THREADS][2:]
         lines.append(f"| FeatureGradients vs NNI FeatureGradientSelector (defaults, shuffle=False), N={n}, D={D}, "
-                     f"{ours.n_steps_} steps | {t_o:.2f} | {t_p:.2f} | {t_p / t_o:.1f}x | {same} |")
+                     f"{ours.n_steps_} steps | {c_o:.2f} | {c_p:.2f} | {c_p / c_o:.1f}x | {w_o:.2f} | {w_p:.2f} | "
+                     f"{w_p / w_o:.1f}x | {same} | {os.getloadavg()[0]:.2f} |")
         print(lines[-1], flush=True)
 
+
+def _slope(xs, ts):
+    """Least-squares slope of log(time) against log(size)."""
+    return float(np.polyfit(np.log(xs), np.log(ts), 1)[0])
 
 
 def part4(args, lines):
     from featcorr.select import FeatureGradients
+    from featcorr.select._fg_solver import data_statistics
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(1)
     lines += ["\n### FeatureGradients scaling (defaults: batch 1000, order 4; one epoch)\n",
-              "| N | D | time (s) | us per N x D entry |", "|---|---|---|---|"]
-    grid = [(10000, 1000), (30000, 1000), (100000, 1000), (30000, 250), (30000, 500), (30000, 2000)]
-    if args.quick:
-        grid = [(10000, 500), (30000, 500), (30000, 250), (30000, 1000)]
-    for n, D in grid:
-        X = rng.normal(size=(n, D)).astype(np.float32)
-        yv = (X[:, 0] - X[:, 1] + rng.normal(size=n)).astype(np.float32)
-        _, t = timed(lambda: FeatureGradients(n_features=10).fit(X, yv), args.repeats)
-        lines.append(f"| {n} | {D} | {t:.2f} | {t / (n * D) * 1e6:.4f} |")
+              f"CPU time at 1 thread (torch and BLAS), median of {args.repeats}; `uptime` load "
+              f"{os.getloadavg()[0]:.2f} at the start. 'statistics' is the preprocessing pass alone (means, stds, "
+              "top singular value from the smaller Gram matrix), 'search' = total - statistics.\n",
+              "| N | D | total (s) | statistics (s) | search (s) | search us per N x D entry |",
+              "|---|---|---|---|---|---|"]
+    Ns = [10000, 30000, 100000] if not args.quick else [10000, 30000]
+    Ds = [250, 500, 1000, 2000] if not args.quick else [250, 500, 1000]
+    grid = [(n, 1000) for n in Ns] + [(30000, D) for D in Ds if D != 1000 or 30000 not in Ns]
+    rows = {}
+    with threadpool_limits(1):
+        torch.set_num_threads(1)
+        for n, D in grid:
+            X = rng.normal(size=(n, D)).astype(np.float32)
+            yv = (X[:, 0] - X[:, 1] + rng.normal(size=n)).astype(np.float32)
+            _, t, _ = timed_cpu(lambda: FeatureGradients(n_features=10).fit(X, yv), args.repeats)
+            Xt, yt = torch.from_numpy(X), torch.from_numpy(yv)
+
+            def stats():
+                return data_statistics(lambda: ((Xt[i : i + 8192], yt[i : i + 8192]) for i in range(0, n, 8192)),
+                                       preprocess="zscore", classification=False, device=torch.device("cpu"),
+                                       rows=Xt)
+
+            _, ts, _ = timed_cpu(stats, args.repeats)
+            rows[(n, D)] = (t, ts, t - ts)
+            lines.append(f"| {n} | {D} | {t:.2f} | {ts:.2f} | {t - ts:.2f} | {(t - ts) / (n * D) * 1e6:.4f} |")
+            print(lines[-1], flush=True)
+        torch.set_num_threads(args.threads)
+    for label, keys, var in (("N (D = 1000)", [(n, 1000) for n in Ns], 0),
+                             ("D (N = 30000)", [(30000, D) for D in Ds], 1)):
+        xs = [k[var] for k in keys]
+        sl = [_slope(xs, [rows[k][j] for k in keys]) for j in range(3)]
+        lines.append(f"\nlog-log slope in {label}: total {sl[0]:.2f}, statistics {sl[1]:.2f}, search {sl[2]:.2f}")
         print(lines[-1], flush=True)
     X = rng.normal(size=(500, 20000)).astype(np.float32)
     yv = (X[:, 0] - X[:, 1] + 0.1 * rng.normal(size=500)).astype(np.float32)
-    fg, t = timed(lambda: FeatureGradients(n_features=2, n_epochs=50, penalty=0.3).fit(X, yv))
-    lines.append(f"| 500 | 20000 (50 epochs) | {t:.2f} | {t / (500 * 20000 * 50) * 1e6:.4f} |")
-    lines.append(f"\nN = 500, D = 20 000: selected {sorted(fg.get_support(indices=True).tolist())} (planted [0, 1]).")
-    print(lines[-2:], flush=True)
+    fg, t, _ = timed_cpu(lambda: FeatureGradients(n_features=2, n_epochs=50, penalty=0.3).fit(X, yv))
+    lines.append(f"\nN = 500, D = 20 000, 50 epochs (threads {args.threads}): {t:.2f} s CPU, "
+                 f"{t / (500 * 20000 * 50) * 1e6:.4f} us per N x D x epoch; selected "
+                 f"{sorted(fg.get_support(indices=True).tolist())} (planted [0, 1]).")
+    print(lines[-1], flush=True)
 
 
 def part5(args, lines):
@@ -349,6 +413,16 @@ def part5(args, lines):
         print(lines[-1], flush=True)
 
 
+def _commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
@@ -365,7 +439,9 @@ def main():
     lines = ["# Feature selection on planted truth: featcorr vs peers\n",
              f"`{' '.join(sys.argv)}` on {platform.machine()}, torch {torch.__version__}, "
              f"{args.threads} torch thread(s), numpy {np.__version__}.",
-             "Machine shared with other jobs: times are noisy (medians of the repeats)."]
+             "Machine shared with other jobs: times are noisy (medians of the repeats).",
+             f"`uptime` load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; git commit "
+             f"{_commit()}."]
     if "1" in args.parts:
         part1(args, lines)
     if "2" in args.parts:

@@ -10,8 +10,8 @@ X = max(N(0, 1), 0) (post-ReLU-like, many exact zeros), Y = X W / 20 + N(0, 1)
 at p = 512 and n = 10 000 at p = 2 048 (``--quick``: n = 1 000 only). Cases:
 the default correlation RDM + Spearman, rsatoolbox's "euclidean" (featcorr
 ``sq_euclidean_per_feature``) + Pearson ("corr"), correlation + Kendall
-tau-a, correlation + whitened cosine ("cosine_cov"), cosine + cosine, and
-rsatoolbox's "euclidean" + Spearman.
+tau-a, correlation + whitened cosine ("cosine_cov"), correlation + cosine
+(rsatoolbox 0.3.2 has no cosine RDM), and rsatoolbox's "euclidean" + Spearman.
 
 Tools: ``featcorr`` (torch's default intra-op threads), ``featcorr-1t``
 (``torch.set_num_threads(1)`` and ``threadpoolctl.threadpool_limits(1)``) and
@@ -48,7 +48,7 @@ CASES = {
     "euclidean/p+pearson": ("sq_euclidean_per_feature", "pearson", "euclidean", "corr"),
     "correlation+tau_a": ("correlation", "kendall_tau_a", "correlation", "tau-a"),
     "correlation+whitened_cosine": ("correlation", "whitened_cosine", "correlation", "cosine_cov"),
-    "cosine+cosine": ("cosine", "cosine", "cosine", "cosine"),
+    "correlation+cosine": ("correlation", "cosine", "correlation", "cosine"),
     "euclidean/p+spearman": ("sq_euclidean_per_feature", "spearman", "euclidean", "spearman"),
 }
 #: (n, p) grid

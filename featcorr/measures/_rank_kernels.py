@@ -20,10 +20,10 @@ passes over 12 bytes per element, against comparison sorts' log2 N ~ 26.
 
 Runs. :func:`average_ranks_sorted` walks the sorted keys once and writes
 each element's average rank (ties share the mean of their ranks, as
-``scipy.stats.rankdata``); :func:`dense_ranks_sorted` writes run numbers;
+``scipy.stats.rankdata``); :func:`dense_runs` writes run numbers;
 :func:`tie_pairs_sorted` counts pairs inside runs.
 
-Inversions. :func:`inversions` counts the pairs j < i with s_j > s_i of an
+Inversions. :func:`inversions_block` counts the pairs j < i with s_j > s_i of an
 int32 sequence by a bottom-up merge sort (Knight 1966's count for Kendall's
 tau): within each merge, taking an element from the right half adds the
 number of left elements not yet taken.
@@ -40,12 +40,10 @@ __all__ = [
     "digit_counts",
     "scatter",
     "average_ranks_sorted",
-    "dense_ranks_sorted",
     "dense_runs",
     "tie_pairs_sorted",
     "joint_tie_pairs",
     "gather_keys",
-    "gather_int",
     "inversions_block",
     "merge_count",
 ]
@@ -128,27 +126,6 @@ def average_ranks_sorted(keys, idx, out):
 
 
 @numba.njit(**_JIT)
-def dense_ranks_sorted(keys, idx, out):
-    """out[idx[k]] = number of distinct keys before sorted position k (0-based dense rank); returns tie pairs."""
-    N = keys.shape[0]
-    run = 0
-    ties = 0
-    k = 0
-    while k < N:
-        e = k + 1
-        key = keys[k]
-        while e < N and keys[e] == key:
-            e += 1
-        m = e - k
-        ties += m * (m - 1) // 2
-        for t in range(k, e):
-            out[idx[t]] = run
-        run += 1
-        k = e
-    return ties
-
-
-@numba.njit(**_JIT)
 def dense_runs(keys, out):
     """out[k] = number of distinct keys before sorted position k (run number, 0-based); returns tie pairs."""
     N = keys.shape[0]
@@ -207,13 +184,6 @@ def gather_keys(keys, order, out, lo, hi):
     """out[t] = keys[order[t]] for t in lo..hi-1."""
     for t in range(lo, hi):
         out[t] = keys[order[t]]
-
-
-@numba.njit(**_JIT)
-def gather_int(values, order, out, lo, hi):
-    """out[t] = values[order[t]] for t in lo..hi-1."""
-    for t in range(lo, hi):
-        out[t] = values[order[t]]
 
 
 @numba.njit(**_JIT)
@@ -338,12 +308,11 @@ def key_range(bits, lo, hi):
 
 
 @numba.njit(**_JIT)
-def pack(bits, order, kmin, shift, out, counts, lo, hi, gathered):
-    """out[t] = c(x) << 32 | t with x = bits[order[t]] (``gathered``) or bits[t]; byte histograms of c into counts (4, 256)."""
+def pack(bits, kmin, shift, out, counts, lo, hi):
+    """out[t] = c(x_t) << 32 | t for t in lo..hi-1; byte histograms of c into counts (4, 256)."""
     s = np.uint64(shift)
     for t in range(lo, hi):
-        b = bits[order[t]] if gathered else bits[t]
-        c = (_key(b) - kmin) >> s
+        c = (_key(bits[t]) - kmin) >> s
         out[t] = (c << np.uint64(32)) | np.uint64(t)
         for j in range(4):
             counts[j, (c >> np.uint64(8 * j)) & np.uint64(255)] += 1
@@ -370,12 +339,11 @@ def scatter_words(src, dst, shift, offsets, lo, hi):
 
 
 @numba.njit(**_JIT)
-def _run_order(words, bits, order, k, e, gathered, fk):
+def _run_order(words, bits, k, e, fk):
     """Full keys of the run words[k:e] into fk[:m] and their stable argsort (positions 0..m-1)."""
     m = e - k
     for j in range(m):
-        t = np.int64(words[k + j] & _LOW)
-        fk[j] = _key(bits[order[t]] if gathered else bits[t])
+        fk[j] = _key(bits[np.int64(words[k + j] & _LOW)])
     if m <= 32:  # insertion sort of the indices: runs are short for continuous data
         perm = np.arange(m)
         for a in range(1, m):
@@ -395,7 +363,6 @@ def ranks_from_words(words, bits, out):
     """out[t] = average rank of bits[t] (ties: mean rank) from words sorted by compressed key."""
     N = words.shape[0]
     fk = np.empty(64, dtype=np.uint64)
-    dummy = np.empty(1, dtype=np.int64)
     k = 0
     while k < N:
         c = words[k] >> np.uint64(32)
@@ -407,7 +374,7 @@ def ranks_from_words(words, bits, out):
         else:
             if e - k > fk.shape[0]:
                 fk = np.empty(2 * (e - k), dtype=np.uint64)
-            perm = _run_order(words, bits, dummy, k, e, False, fk)
+            perm = _run_order(words, bits, k, e, fk)
             a = 0
             m = e - k
             while a < m:
@@ -419,84 +386,3 @@ def ranks_from_words(words, bits, out):
                     out[np.int64(words[k + perm[j]] & _LOW)] = r
                 a = b
         k = e
-
-
-@numba.njit(**_JIT)
-def order_and_dense(words, bits, order_out, dense_out):
-    """From words of y sorted by compressed key: the exact stable order of y and its dense ranks; returns tie pairs."""
-    N = words.shape[0]
-    fk = np.empty(64, dtype=np.uint64)
-    dummy = np.empty(1, dtype=np.int64)
-    run = -1
-    ties = 0
-    k = 0
-    while k < N:
-        c = words[k] >> np.uint64(32)
-        e = k + 1
-        while e < N and (words[e] >> np.uint64(32)) == c:
-            e += 1
-        if e - k == 1:
-            run += 1
-            order_out[k] = words[k] & _LOW
-            dense_out[k] = run
-        else:
-            if e - k > fk.shape[0]:
-                fk = np.empty(2 * (e - k), dtype=np.uint64)
-            perm = _run_order(words, bits, dummy, k, e, False, fk)
-            m = e - k
-            a = 0
-            while a < m:
-                b = a + 1
-                while b < m and fk[perm[b]] == fk[perm[a]]:
-                    b += 1
-                run += 1
-                ties += (b - a) * (b - a - 1) // 2
-                for j in range(a, b):
-                    order_out[k + j] = words[k + perm[j]] & _LOW
-                    dense_out[k + j] = run
-                a = b
-        k = e
-    return ties
-
-
-@numba.njit(**_JIT)
-def sequence_and_ties(words, bits, order, dense, s_out):
-    """From words of x in y order (payload t) sorted by compressed x: s_out = y ranks in exact (x, y) order.
-
-    Returns (pairs tied in x, pairs tied in both x and y).
-    """
-    N = words.shape[0]
-    fk = np.empty(64, dtype=np.uint64)
-    n1 = 0
-    n3 = 0
-    k = 0
-    while k < N:
-        c = words[k] >> np.uint64(32)
-        e = k + 1
-        while e < N and (words[e] >> np.uint64(32)) == c:
-            e += 1
-        if e - k == 1:
-            s_out[k] = dense[np.int64(words[k] & _LOW)]
-        else:
-            if e - k > fk.shape[0]:
-                fk = np.empty(2 * (e - k), dtype=np.uint64)
-            perm = _run_order(words, bits, order, k, e, True, fk)
-            m = e - k
-            for j in range(m):
-                s_out[k + j] = dense[np.int64(words[k + perm[j]] & _LOW)]
-            a = 0
-            while a < m:  # runs of equal x; inside them s is non-decreasing (stable from y order)
-                b = a + 1
-                while b < m and fk[perm[b]] == fk[perm[a]]:
-                    b += 1
-                n1 += (b - a) * (b - a - 1) // 2
-                g = a
-                while g < b:
-                    h = g + 1
-                    while h < b and s_out[k + h] == s_out[k + g]:
-                        h += 1
-                    n3 += (h - g) * (h - g - 1) // 2
-                    g = h
-                a = b
-        k = e
-    return n1, n3

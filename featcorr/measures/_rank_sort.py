@@ -163,8 +163,8 @@ class _Null:
         return False
 
 
-def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> tuple[np.ndarray, np.ndarray | None]:
-    """Words c(x) << 32 | t sorted by c (stable in t), x = bits[order[t]] or bits[t]; N < 2^32.
+def _words(bits: np.ndarray, chunks, pool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Words c(x_t) << 32 | t sorted by c (stable in t) of the float64 bits; N < 2^32.
 
     Returns the sorted words and the spare ping-pong buffer (uint64, N; None when no pass was needed).
     """
@@ -177,9 +177,7 @@ def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> tuple[np
     shift = max(0, (kmax - kmin).bit_length() - 32)
     words = np.empty(N, dtype=np.uint64)
     counts = np.zeros((len(chunks), 4, 256), dtype=np.int64)
-    gathered = order is not None
-    order = np.empty(1, dtype=np.uint32) if order is None else order
-    _run(pool, _pack_into, list(enumerate(chunks)), bits, order, np.uint64(kmin), shift, words, counts, gathered)
+    _run(pool, _pack_into, list(enumerate(chunks)), bits, np.uint64(kmin), shift, words, counts)
     total = counts.sum(axis=0)
     active = [j for j in range(4) if total[j].max() < N]
     other = np.empty(N, dtype=np.uint64) if active else None
@@ -197,10 +195,10 @@ def _words(bits: np.ndarray, order: np.ndarray | None, chunks, pool) -> tuple[np
     return words, other
 
 
-def _pack_into(bits, order, kmin, shift, words, counts, gathered, c, bounds) -> None:
+def _pack_into(bits, kmin, shift, words, counts, c, bounds) -> None:
     from . import _rank_kernels as K
 
-    K.pack(bits, order, kmin, shift, words, counts[c], bounds[0], bounds[1], gathered)
+    K.pack(bits, kmin, shift, words, counts[c], bounds[0], bounds[1])
 
 
 def _word_counts_into(words, bit, hist, c, bounds) -> None:
@@ -248,7 +246,7 @@ def average_ranks(x: np.ndarray, *, threads: int = 1, overwrite: bool = False) -
         x = np.ascontiguousarray(x, dtype=np.float64)
         chunks = _bounds(N, threads)
         with ThreadPoolExecutor(len(chunks)) if len(chunks) > 1 else _Null() as pool:
-            words, spare = _words(x.view(np.uint64), None, chunks, pool)
+            words, spare = _words(x.view(np.uint64), chunks, pool)
         out = np.empty(N, dtype=np.float64) if spare is None else spare.view(np.float64)  # reuse: no extra N
         K.ranks_from_words(words, x.view(np.uint64), out)
     _mark_loaded()

@@ -359,6 +359,7 @@ def test_threaded_path_matches_scipy(monkeypatch):
     _rdm = importlib.import_module("featcorr.measures._rdm")
     monkeypatch.setattr(_rdm, "_THREADED_FROM", 10)
     monkeypatch.setattr(_rdm, "_BLOCK", 64)
+    monkeypatch.setattr(_rdm._rank_sort, "available", lambda: False)  # the path without numba
     rng = np.random.default_rng(11)
     X = rng.normal(size=(300, 6))
     Y = X[:, :3] ** 2 + rng.normal(size=(300, 3))

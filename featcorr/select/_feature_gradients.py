@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..errors import FeatcorrError, ShapeError
 from ._params import validate_params
 from ._base import BaseSelector
-from ._fg_solver import FGData, data_statistics, fit_feature_gradients
+from ._fg_solver import data_statistics, fit_feature_gradients
 
 __all__ = ["FeatureGradients"]
 

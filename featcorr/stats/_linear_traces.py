@@ -64,8 +64,13 @@ def choose_route(m: int, widths: Sequence[int], dtype: torch.dtype = torch.float
 
 
 def uses_blas(device: torch.device, dtype: torch.dtype) -> bool:
-    """True when :func:`hollow_gram_traces` runs BLAS ?syrk (CPU float32/float64) and can return the diagonals."""
-    return torch.device(device).type == "cpu" and dtype in _SYRK_DTYPES
+    """True when the routes run scipy's BLAS ?syrk: CPU float32/float64 with torch on one thread.
+
+    With torch on several threads, scipy's OpenBLAS threads and torch's
+    spinning OpenMP threads oversubscribe the cores (measured 10x slower wall
+    time on 2 cores), so torch matmuls are used instead.
+    """
+    return torch.device(device).type == "cpu" and dtype in _SYRK_DTYPES and torch.get_num_threads() == 1
 
 
 def _blas_syrk(dtype: torch.dtype) -> Any:
@@ -190,7 +195,7 @@ def feature_space_traces(xs: Sequence[torch.Tensor], d: torch.Tensor) -> torch.T
     widths = [x.shape[1] for x in xs]
     Z = torch.cat(list(xs), dim=1).contiguous()
     P = Z.shape[1]
-    if Z.device.type == "cpu" and Z.dtype in _SYRK_DTYPES:
+    if uses_blas(Z.device, Z.dtype):
         C = torch.zeros(P, P, dtype=Z.dtype)
         syrk = _blas_syrk(Z.dtype)
         cn = C.numpy()

@@ -17,6 +17,7 @@ from featcorr.stats._linear_traces import (
     choose_route,
     feature_space_traces,
     hollow_gram_traces,
+    uses_blas,
 )
 
 from ..kernel_oracles import gram_linear, hsic_song
@@ -38,10 +39,20 @@ def _shapes_blocks(rng, m, widths, offset=3.0):
     return X
 
 
+@pytest.fixture(params=[1, 2], ids=["blas", "torch"])
+def threads(request):
+    """One torch thread: the routes use scipy's BLAS ?syrk; several: torch matmuls (uses_blas)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("m", [4, 5, 17, 100, 101])  # odd m: the extra-row term; >= 64: torch block-triangle
 @pytest.mark.parametrize("widths", [(3, 2, 5), (40, 90, 7), (1, 130, 2)])
 @pytest.mark.parametrize("centre", [True, False])
-def test_both_routes_equal_the_textbook_traces_in_float64(rng, m, widths, centre):
+def test_both_routes_equal_the_textbook_traces_in_float64(rng, m, widths, centre, threads):
+    assert uses_blas("cpu", torch.float64) == (threads == 1)
     blocks = _shapes_blocks(rng, m, widths)
     if centre:
         blocks = [x - x.mean(0) for x in blocks]
@@ -59,7 +70,8 @@ def test_both_routes_equal_the_textbook_traces_in_float64(rng, m, widths, centre
     np.testing.assert_allclose(got_t, want, rtol=1e-10, atol=1e-12 * scale)
 
 
-def test_gram_route_workspace_is_reused_and_reset_by_shape(rng):
+def test_gram_route_workspace_is_reused_and_reset_by_shape(rng, monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # the BLAS path's buffers
     ws = {}
     a = [torch.from_numpy(x) for x in _shapes_blocks(rng, 30, (5, 6, 7))]
     b = [torch.from_numpy(x) for x in _shapes_blocks(rng, 12, (5, 6, 7))]
@@ -104,7 +116,7 @@ def _song_matrix(data, bounds):
     "n, batch",
     [(40, 4), (40, 5), (103, 50), (97, 45), (240, 240)],  # minimum size, odd size, uneven last batches, one batch
 )
-def test_statistic_with_each_route_equals_song_eq5(rng, forced_route, n, batch):
+def test_statistic_with_each_route_equals_song_eq5(rng, forced_route, n, batch, threads):
     # "w" is wider than every batch (p > m), "x" and "y" narrower (p < m)
     X = rng.normal(size=(n, 3)) + 5.0
     data = {"x": X, "y": np.maximum(X @ rng.normal(size=(3, 8)), 0) + 0.2 * rng.normal(size=(n, 8)),

@@ -16,9 +16,9 @@ pair of blocks; two exact routes give it:
 
 :func:`choose_route` compares the two flop counts. Both routes equal the
 textbook sum over i != j of (K_a)_ij (K_b)_ij up to rounding in the Gram
-dtype (tests/stats/test_minibatch_hsic.py checks both to 1e-10 in float64).
+dtype (tests/stats/test_linear_traces.py checks both to 1e-10 in float64).
 With torch on one CPU thread, float32/float64 products use scipy's BLAS ?syrk on zero-copy numpy
-views of the torch tensors; bfloat16 and non-CPU tensors use torch matmuls.
+views of the torch tensors; bfloat16, non-CPU tensors and several threads use torch matmuls.
 """
 
 from __future__ import annotations

@@ -17,22 +17,18 @@ feature per thread; the target's sort overlaps the first feature's).
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ._numba import numba_available
+
 __all__ = ["available", "terms_univariate"]
 
 
-@functools.cache
 def available() -> bool:
     """True when numba imports, i.e. the compiled kernels can be used."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return False
-    return True
+    return numba_available()
 
 
 def _target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -84,7 +84,7 @@ def key_counts(keys, counts, lo, hi):
 
 @numba.njit(**_JIT)
 def digit_counts(keys, shift, counts, lo, hi):
-    """Histogram (256,) of byte ``shift // 8`` of keys[lo:hi], added to counts."""
+    """Histogram (256,) of byte ``shift // 8`` of keys[lo:hi] (uint64 keys or packed words), added to counts."""
     s = np.uint64(shift)
     for i in range(lo, hi):
         counts[(keys[i] >> s) & np.uint64(255)] += 1
@@ -316,14 +316,6 @@ def pack(bits, kmin, shift, out, counts, lo, hi):
         out[t] = (c << np.uint64(32)) | np.uint64(t)
         for j in range(4):
             counts[j, (c >> np.uint64(8 * j)) & np.uint64(255)] += 1
-
-
-@numba.njit(**_JIT)
-def word_counts(words, shift, counts, lo, hi):
-    """Histogram (256,) of the byte at bit ``shift`` of words[lo:hi], added to counts."""
-    s = np.uint64(shift)
-    for i in range(lo, hi):
-        counts[(words[i] >> s) & np.uint64(255)] += 1
 
 
 @numba.njit(**_JIT)

@@ -12,10 +12,11 @@ of threads (the sort is stable and every count is an integer).
 
 from __future__ import annotations
 
-import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from ._numba import numba_available
 
 __all__ = ["available", "warm", "sort_float", "average_ranks", "kendall_tau_a"]
 
@@ -25,14 +26,9 @@ _loaded = False  # set once a compiled kernel has run in this process
 _PACKED_BELOW = 2**32
 
 
-@functools.cache
 def available() -> bool:
     """True when numba imports, i.e. the compiled kernels can be used."""
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a dependency
-        return False
-    return True
+    return numba_available()
 
 
 def warm() -> bool:
@@ -187,7 +183,7 @@ def _words(bits: np.ndarray, chunks, pool) -> tuple[np.ndarray, np.ndarray | Non
             hist = counts[:, j, :]
         else:
             hist = np.zeros((len(chunks), 256), dtype=np.int64)
-            _run(pool, _word_counts_into, list(enumerate(chunks)), words, bit, hist)
+            _run(pool, _digit_counts_into, list(enumerate(chunks)), words, bit, hist)
         starts = np.concatenate(([0], np.cumsum(total[j])[:-1]))
         offsets = np.ascontiguousarray(starts[None, :] + np.cumsum(hist, axis=0) - hist, dtype=np.int64)
         _run(pool, _scatter_words_into, list(enumerate(chunks)), words, other, bit, offsets)
@@ -199,12 +195,6 @@ def _pack_into(bits, kmin, shift, words, counts, c, bounds) -> None:
     from . import _rank_kernels as K
 
     K.pack(bits, kmin, shift, words, counts[c], bounds[0], bounds[1])
-
-
-def _word_counts_into(words, bit, hist, c, bounds) -> None:
-    from . import _rank_kernels as K
-
-    K.word_counts(words, bit, hist[c], bounds[0], bounds[1])
 
 
 def _scatter_words_into(words, other, bit, offsets, c, bounds) -> None:

@@ -84,8 +84,6 @@ def _radix(keys: np.ndarray, idx: np.ndarray | None, counts: np.ndarray, chunks,
     ``counts`` (chunks, 8, 256) are the per-chunk byte histograms of ``keys`` as given. ``keys`` and ``idx`` are
     overwritten (used as ping-pong buffers).
     """
-    from . import _rank_kernels as K
-
     N = keys.shape[0]
     itype = np.int32 if N < 2**31 else np.int64
     total = counts.sum(axis=0)  # (8, 256)
@@ -117,8 +115,6 @@ def _radix(keys: np.ndarray, idx: np.ndarray | None, counts: np.ndarray, chunks,
 
 def _keys(x: np.ndarray, out: np.ndarray | None, chunks, pool) -> tuple[np.ndarray, np.ndarray]:
     """Order-preserving uint64 keys of float64 x (into out, which may be x viewed as uint64) and byte histograms."""
-    from . import _rank_kernels as K
-
     bits = x.view(np.uint64)
     keys = np.empty(x.shape[0], dtype=np.uint64) if out is None else out
     counts = np.zeros((len(chunks), 8, 256), dtype=np.int64)

@@ -10,7 +10,6 @@ values to the cross block and changes no norm.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import torch

@@ -14,6 +14,8 @@ from featcorr.measures._dcor import dcor_from_terms, dcor_terms_univariate
 from featcorr.measures._dcor_compiled import available, terms_univariate
 from featcorr.measures._dcor_kernels import discordant_sum
 
+from .test_dependence import ref_dcor
+
 pytestmark = pytest.mark.skipif(not available(), reason="numba is not importable")
 
 
@@ -23,25 +25,6 @@ def ref_sums(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     a = np.abs(x[:, None] - x[None, :])
     b = np.abs(y[:, None] - y[None, :])
     return float((a * b).sum()), float((a.sum(1) * b.sum(1)).sum()), float(a.sum() * b.sum())
-
-
-def ref_dcor(x: np.ndarray, y: np.ndarray, *, unbiased: bool) -> float:
-    """Double-centred dCor (Szekely, Rizzo & Bakirov 2007) or U-centred squared dCor (Szekely & Rizzo 2014)."""
-    n = x.shape[0]
-
-    def centre(a):
-        if not unbiased:
-            return a - a.mean(0) - a.mean(1)[:, None] + a.mean()
-        A = a - a.sum(0) / (n - 2) - a.sum(1)[:, None] / (n - 2) + a.sum() / ((n - 1) * (n - 2))
-        np.fill_diagonal(A, 0.0)
-        return A
-
-    A = centre(np.abs(x[:, None] - x[None, :]))
-    B = centre(np.abs(y[:, None] - y[None, :]))
-    if unbiased:
-        den = np.sqrt(abs((A * A).sum() * (B * B).sum()))
-        return 0.0 if den == 0 else float((A * B).sum() / den)
-    return float(np.sqrt((A * B).mean() / np.sqrt((A * A).mean() * (B * B).mean())))
 
 
 def _compiled(X, y, threads=1):

@@ -34,7 +34,8 @@ def ref_dcor(x: np.ndarray, y: np.ndarray, *, unbiased: bool = False, exponent: 
     A, B = centre(dist(x)), centre(dist(y))
     if unbiased:
         c = lambda P, Q: (P * Q).sum() / (n * (n - 3))  # noqa: E731
-        return c(A, B) / np.sqrt(abs(c(A, A) * c(B, B)))
+        den = np.sqrt(abs(c(A, A) * c(B, B)))
+        return 0.0 if den == 0 else float(c(A, B) / den)  # n = 4: both U-centred variances vanish
     c = lambda P, Q: (P * Q).mean()  # noqa: E731
     return float(np.sqrt(c(A, B) / np.sqrt(c(A, A) * c(B, B))))
 
